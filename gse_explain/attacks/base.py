@@ -1,0 +1,203 @@
+"""What every attack shares: the result type, input checks, the model guard and the pass counter.
+
+The uniform attack signature (adv-lib style) is::
+
+    attack(model, images, labels, *, targeted=False, bounds=(0.0, 1.0), preset=None,
+           seed=None, generator=None, progress=False, **options) -> AttackResult
+
+``images`` are float tensors (B, C, H, W) inside ``bounds``; ``labels`` is an int64 tensor (B,) holding the
+*target* class when ``targeted`` and the *true* class otherwise. The model maps images in ``bounds`` to
+logits (B, num_classes); input normalisation belongs inside the model (see ``gse_explain.models``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["AttackResult", "ModelCaller", "check_attack_inputs", "check_bounds", "frozen_model", "model_device"]
+
+
+@dataclass
+class AttackResult:
+    """Outcome of one attack call on a batch.
+
+    Attributes:
+        adversarials: (B, C, H, W) images inside the attack's bounds, on the device of the input images.
+            Pixels the attack did not change are bit-identical to the input.
+        success: (B,) bool; True where the model's argmax on ``adversarials`` is the target (targeted)
+            or differs from the true label (untargeted).
+        forward_passes: number of images sent through the model without a backward pass.
+        gradient_passes: number of images sent through the model with a backward pass.
+        model_calls: one ``(batch_size, with_gradient)`` pair per batched model call, in call order, so
+            the cost of the model alone can be replayed (see ``bench/``).
+    """
+
+    adversarials: torch.Tensor
+    success: torch.Tensor
+    forward_passes: int = 0
+    gradient_passes: int = 0
+    model_calls: list[tuple[int, bool]] = field(default_factory=list)
+
+    @property
+    def model_passes(self) -> int:
+        """Total number of per-image model evaluations (with or without gradient)."""
+        return self.forward_passes + self.gradient_passes
+
+
+def check_bounds(bounds: Sequence[float]) -> tuple[float, float]:
+    """Validate a box ``(lo, hi)`` with finite lo < hi and return it as floats."""
+    try:
+        lo, hi = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise ValueError(f"bounds must be a pair (lo, hi) of numbers; got {bounds!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(f"bounds must satisfy -inf < lo < hi < inf; got {bounds!r}")
+    return lo, hi
+
+
+def check_attack_inputs(
+    images: torch.Tensor, labels: torch.Tensor, bounds: Sequence[float]
+) -> tuple[float, float]:
+    """Raise a clear error for inputs no attack can work with; return the validated bounds.
+
+    Checked: tensor types, shape (B, C, H, W) with B ≥ 1, floating dtype, finite values, values inside
+    ``bounds`` (with a tolerance of 1e-6 of the box width), labels of shape (B,) and integer dtype,
+    non-negative labels. Labels above the model's class count are checked on the first model call.
+    """
+    lo, hi = check_bounds(bounds)
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images must be a torch.Tensor of shape (B, C, H, W); got {type(images).__name__}")
+    if images.dim() != 4:
+        raise ValueError(f"images must have shape (B, C, H, W); got shape {tuple(images.shape)}")
+    if images.shape[0] == 0:
+        raise ValueError("images is an empty batch (B = 0); pass at least one image")
+    if not images.is_floating_point():
+        raise TypeError(
+            f"images must be a floating-point tensor with values in {(lo, hi)}; got dtype {images.dtype} "
+            "(convert uint8 images with images.float() / 255)"
+        )
+    if not torch.isfinite(images).all():
+        raise ValueError("images contain NaN or inf values")
+    tolerance = 1e-6 * (hi - lo)
+    below, above = images.min().item(), images.max().item()
+    if below < lo - tolerance or above > hi + tolerance:
+        raise ValueError(
+            f"images must lie inside bounds {(lo, hi)}; found values in [{below:.4g}, {above:.4g}] "
+            "(pass matching bounds=..., or rescale the images and put the normalisation in the model)"
+        )
+    if not isinstance(labels, torch.Tensor):
+        raise TypeError(f"labels must be a torch.Tensor of shape (B,); got {type(labels).__name__}")
+    if labels.dim() != 1:
+        raise ValueError(f"labels must have shape (B,); got shape {tuple(labels.shape)}")
+    if labels.shape[0] != images.shape[0]:
+        raise ValueError(
+            f"labels and images have different lengths: {labels.shape[0]} labels for {images.shape[0]} images"
+        )
+    if labels.is_floating_point() or labels.dtype == torch.bool or labels.is_complex():
+        raise TypeError(f"labels must be an integer tensor (e.g. torch.long); got dtype {labels.dtype}")
+    if labels.min().item() < 0:
+        raise ValueError(f"labels must be class indices ≥ 0; got minimum {labels.min().item()}")
+    return lo, hi
+
+
+def model_device(model: nn.Module, fallback: torch.device) -> torch.device:
+    """The device of the model's first parameter or buffer, or ``fallback`` for a stateless model."""
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return fallback
+
+
+@contextlib.contextmanager
+def frozen_model(model: nn.Module) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode with parameter gradients off, and restore both afterwards.
+
+    Restores every submodule's ``training`` flag and every parameter's ``requires_grad`` flag exactly,
+    also when the attack raises.
+    """
+    modes = [(module, module.training) for module in model.modules()]
+    flags = [(param, param.requires_grad) for param in model.parameters()]
+    model.eval()
+    for param, _ in flags:
+        param.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
+        for param, requires_grad in flags:
+            param.requires_grad_(requires_grad)
+
+
+class ModelCaller:
+    """Calls the model for an attack, in the attack's canonical box [-1, 1].
+
+    Attacks whose hyperparameters are defined on the paper's [-1, 1] scale work in coordinates
+    ``u = (x - mid) / half`` (mid, half = centre and half-width of ``bounds``); this caller maps ``u`` back
+    to the model's box, checks the model's output once, and counts passes. With bounds (-1, 1) the map is
+    the identity and is skipped.
+    """
+
+    def __init__(self, model: nn.Module, bounds: tuple[float, float], num_labels_max: int):
+        self.model = model
+        lo, hi = bounds
+        self.mid = (lo + hi) / 2.0
+        self.half = (hi - lo) / 2.0
+        self.identity = lo == -1.0 and hi == 1.0
+        self.num_labels_max = num_labels_max
+        self.forward_passes = 0
+        self.gradient_passes = 0
+        self.calls: list[tuple[int, bool]] = []
+        self.num_classes: int | None = None
+
+    def to_canonical(self, images: torch.Tensor) -> torch.Tensor:
+        return images if self.identity else (images - self.mid) / self.half
+
+    def from_canonical(self, original: torch.Tensor, canonical_adv: torch.Tensor, canonical: torch.Tensor,
+                       bounds: tuple[float, float]) -> torch.Tensor:
+        """Map canonical adversarials back; entries the attack left unchanged stay bit-identical."""
+        if self.identity:
+            return canonical_adv
+        mapped = (canonical_adv * self.half + self.mid).clamp(*bounds)
+        return torch.where(canonical_adv == canonical, original, mapped)
+
+    def _check_output(self, logits: torch.Tensor, batch: int) -> None:
+        if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != batch:
+            shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+            raise ValueError(
+                f"the model must return logits of shape (B, num_classes) = ({batch}, K); got {shape}"
+            )
+        if self.num_classes is None:
+            self.num_classes = logits.shape[1]
+            if self.num_labels_max >= self.num_classes:
+                raise ValueError(
+                    f"labels must be < num_classes = {self.num_classes} (the model's output size); "
+                    f"got label {self.num_labels_max}"
+                )
+
+    def logits(self, canonical: torch.Tensor) -> torch.Tensor:
+        """Logits for canonical images, without gradient."""
+        with torch.no_grad():
+            out = self.model(canonical if self.identity else canonical * self.half + self.mid)
+        self._check_output(out, canonical.shape[0])
+        self.forward_passes += canonical.shape[0]
+        self.calls.append((canonical.shape[0], False))
+        return out
+
+    def logits_and_grad(self, canonical: torch.Tensor, loss_fn) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and ∂(Σ_b loss_fn(logits)_b)/∂canonical for canonical images (B, C, H, W)."""
+        with torch.enable_grad():
+            inputs = canonical.detach().requires_grad_(True)
+            out = self.model(inputs if self.identity else inputs * self.half + self.mid)
+            self._check_output(out, canonical.shape[0])
+            (grad,) = torch.autograd.grad(loss_fn(out).sum(), inputs)
+        self.gradient_passes += canonical.shape[0]
+        self.calls.append((canonical.shape[0], True))
+        return out.detach(), grad
