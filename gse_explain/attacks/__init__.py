@@ -1,0 +1,62 @@
+"""Attacks, one module each, all with the uniform signature of :mod:`gse_explain.attacks.base`.
+
+Select attacks by name with :func:`get_attack`; :data:`ATTACKS` lists what is registered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from .base import AttackResult, check_attack_inputs, frozen_model
+from .gse import GSE_PRESETS, GSEConfig, gse, gse_config
+
+__all__ = [
+    "ATTACKS",
+    "AttackResult",
+    "AttackSpec",
+    "GSEConfig",
+    "GSE_PRESETS",
+    "check_attack_inputs",
+    "frozen_model",
+    "get_attack",
+    "gse",
+    "gse_config",
+    "list_attacks",
+    "register_attack",
+]
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """A registered attack: its function, preset names (paper settings) and a one-line description."""
+
+    name: str
+    function: Callable[..., AttackResult]
+    presets: tuple[str, ...]
+    description: str
+
+
+ATTACKS: dict[str, AttackSpec] = {}
+
+
+def register_attack(name: str, function: Callable[..., AttackResult], presets: tuple[str, ...], description: str) -> None:
+    """Make an attack selectable by ``name`` (CLI ``--attack`` and :func:`get_attack`)."""
+    if name in ATTACKS:
+        raise ValueError(f"an attack named {name!r} is already registered")
+    ATTACKS[name] = AttackSpec(name, function, tuple(presets), description)
+
+
+def get_attack(name: str) -> AttackSpec:
+    """The :class:`AttackSpec` registered as ``name``; a ValueError lists the known names otherwise."""
+    try:
+        return ATTACKS[name]
+    except KeyError:
+        raise ValueError(f"unknown attack {name!r}; available: {', '.join(sorted(ATTACKS))}") from None
+
+
+def list_attacks() -> list[str]:
+    return sorted(ATTACKS)
+
+
+register_attack("gse", gse, tuple(GSE_PRESETS), "GSE: group-wise sparse attack (1/2-quasinorm prox + projected Nesterov)")

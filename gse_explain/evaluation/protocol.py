@@ -1,0 +1,219 @@
+"""The evaluation protocol (spec §C.1–§C.3, §C.6): which images are attacked, with which targets, and the
+per-example records each attack call produces.
+
+- Only correctly classified images are attacked (for datasets without labels, the model's prediction is the
+  label, so every image counts).
+- Untargeted: one attack call per batch. Targeted: one call per label offset, target = (y + offset) mod K;
+  CIFAR-10 uses every wrong label (offsets 1…9), ImageNet the paper's 10 fixed offsets.
+- Time is measured around each attack call and amortised over its batch (seconds per example).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from ..attacks import get_attack
+from ..attacks.base import check_attack_inputs, frozen_model, model_device
+from .metrics import example_metrics
+
+__all__ = [
+    "CIFAR10_TARGET_OFFSETS",
+    "IMAGENET_TARGET_OFFSETS",
+    "Selection",
+    "attack_batch",
+    "call_seed",
+    "default_target_offsets",
+    "predict",
+    "select_correct",
+]
+
+CIFAR10_TARGET_OFFSETS: tuple[int, ...] = tuple(range(1, 10))
+IMAGENET_TARGET_OFFSETS: tuple[int, ...] = (857, 477, 974, 591, 150, 547, 261, 86, 151, 610)
+
+
+def default_target_offsets(num_classes: int) -> tuple[int, ...]:
+    """The paper's label offsets: every wrong label for ≤ 10 classes, the fixed ImageNet list for 1000."""
+    if num_classes == 1000:
+        return IMAGENET_TARGET_OFFSETS
+    if 2 <= num_classes <= 10:
+        return tuple(range(1, num_classes))
+    raise ValueError(
+        f"no default target offsets for {num_classes} classes; pass offsets explicitly (integers in 1..{num_classes - 1})"
+    )
+
+
+def call_seed(seed: int, batch_index: int, offset_index: int) -> int:
+    """Independent, reproducible seed for one attack call, whatever shard or order runs it."""
+    return int(np.random.SeedSequence([seed, batch_index, offset_index]).generate_state(1)[0])
+
+
+def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Arg-max predictions (B,) int64 for (B, C, H, W) images; restores the model's mode and flags."""
+    device = model_device(model, images.device)
+    out = []
+    with frozen_model(model), torch.no_grad():
+        for chunk in images.split(batch_size):
+            out.append(model(chunk.to(device)).argmax(dim=1).cpu())
+    return torch.cat(out)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The examples a run attacks: positions into the dataset, their dataset indices and labels."""
+
+    positions: np.ndarray  # int64, positions in the dataset object
+    examples: np.ndarray  # int64, the dataset's own example indices (e.g. CIFAR-10 test index)
+    labels: np.ndarray  # int64, true labels (or the model's predictions where labels are unknown)
+    scanned: int  # images classified to find them
+    correct: int  # how many of the scanned images were correctly classified
+
+    def to_json(self) -> dict:
+        return {
+            "positions": self.positions.tolist(),
+            "examples": self.examples.tolist(),
+            "labels": self.labels.tolist(),
+            "scanned": self.scanned,
+            "correct": self.correct,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Selection":
+        return cls(
+            positions=np.asarray(data["positions"], dtype=np.int64),
+            examples=np.asarray(data["examples"], dtype=np.int64),
+            labels=np.asarray(data["labels"], dtype=np.int64),
+            scanned=int(data["scanned"]),
+            correct=int(data["correct"]),
+        )
+
+
+def select_correct(model: nn.Module, dataset: Dataset, num_images: int | None, batch_size: int = 64) -> Selection:
+    """The first ``num_images`` correctly classified images of ``dataset``, in dataset order.
+
+    ``num_images=None`` takes all correctly classified images. Items with label -1 (unknown) take the
+    model's prediction as their label.
+    """
+    if num_images is not None and num_images < 1:
+        raise ValueError(f"num_images must be ≥ 1 (or None for all); got {num_images}")
+    index = np.asarray(getattr(dataset, "index", np.arange(len(dataset))), dtype=np.int64)
+    positions, labels = [], []
+    scanned = 0
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    for images, true in loader:
+        predicted = predict(model, images, batch_size).numpy()
+        true = np.asarray(true, dtype=np.int64)
+        label = np.where(true < 0, predicted, true)
+        for offset in np.flatnonzero(predicted == label):
+            positions.append(scanned + offset)
+            labels.append(label[offset])
+        scanned += len(true)
+        if num_images is not None and len(positions) >= num_images:
+            break
+    correct = len(positions)
+    if num_images is not None:
+        positions, labels = positions[:num_images], labels[:num_images]
+    positions = np.asarray(positions, dtype=np.int64)
+    return Selection(positions, index[positions], np.asarray(labels, dtype=np.int64), scanned, correct)
+
+
+def load_images(dataset: Dataset, positions: Sequence[int]) -> torch.Tensor:
+    """Stack the images at ``positions`` of ``dataset`` into a (B, C, H, W) tensor."""
+    subset = Subset(dataset, [int(p) for p in positions])
+    return torch.stack([subset[i][0] for i in range(len(subset))])
+
+
+def attack_batch(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    attack: str = "gse",
+    targeted: bool = False,
+    offsets: Sequence[int] | None = None,
+    targets: torch.Tensor | None = None,
+    bounds: tuple[float, float] = (0.0, 1.0),
+    preset: str | None = None,
+    options: dict | None = None,
+    seed: int = 0,
+    batch_index: int = 0,
+    num_classes: int | None = None,
+    progress: bool = False,
+) -> tuple[dict[str, np.ndarray], torch.Tensor]:
+    """Attack one batch as the protocol prescribes and measure every resulting example.
+
+    Args:
+        images: (B, C, H, W) clean images in ``bounds``; labels: (B,) true labels.
+        targeted: run one call per target; targets come from ``targets`` ((B,) explicit classes, which must
+            differ from ``labels``) or from ``offsets`` (default: the paper's offsets for ``num_classes``).
+        num_classes: needed for offsets; read from the model's output when None.
+        progress: forward to the attack's own progress bar.
+
+    Returns:
+        ``(records, adversarials)``: records is a dict of equally long numpy columns, one row per
+        (image, target) example — ``image`` (row in ``images``), ``label``, ``target`` (-1 untargeted),
+        ``offset`` (-1 for untargeted or explicit targets), ``success``, the :data:`METRICS` columns,
+        ``time`` (seconds, amortised over the call's batch) and ``model_passes`` (per example, amortised);
+        adversarials is the (rows, C, H, W) tensor in the same row order.
+    """
+    check_attack_inputs(images, labels, bounds)
+    spec = get_attack(attack)
+    calls: list[tuple[int, torch.Tensor]] = []
+    if not targeted:
+        if targets is not None or offsets is not None:
+            raise ValueError("targets/offsets are only used with targeted=True")
+        calls.append((-1, labels))
+    elif targets is not None:
+        if targets.shape != labels.shape:
+            raise ValueError(f"targets must have the shape of labels {tuple(labels.shape)}; got {tuple(targets.shape)}")
+        if (targets == labels).any():
+            bad = int(torch.nonzero(targets == labels)[0, 0])
+            raise ValueError(
+                f"targeted attack: target equals the true label for image {bad} (class {int(labels[bad])}); "
+                "a target must be a different class"
+            )
+        calls.append((-1, targets))
+    else:
+        if num_classes is None:
+            with frozen_model(model), torch.no_grad():
+                num_classes = model(images[:1].to(model_device(model, images.device))).shape[1]
+        if offsets is None:
+            offsets = default_target_offsets(num_classes)
+        for offset in offsets:
+            if not 0 < int(offset) % num_classes:
+                raise ValueError(f"target offset {offset} maps labels onto themselves; offsets must not be multiples of {num_classes}")
+            calls.append((int(offset), (labels + int(offset)) % num_classes))
+
+    columns: dict[str, list] = {k: [] for k in ("image", "label", "target", "offset", "success", "time", "model_passes")}
+    metric_columns: dict[str, list] = {}
+    adversarials = []
+    batch = images.shape[0]
+    for call_index, (offset, goal) in enumerate(calls):
+        generator = torch.Generator().manual_seed(call_seed(seed, batch_index, call_index))
+        start = time.perf_counter()
+        result = spec.function(
+            model, images, goal, targeted=targeted, bounds=bounds, preset=preset, generator=generator,
+            progress=progress, **(options or {})
+        )
+        elapsed = time.perf_counter() - start
+        adversarials.append(result.adversarials.detach().cpu())
+        for name, values in example_metrics(images, result.adversarials, bounds).items():
+            metric_columns.setdefault(name, []).append(values)
+        columns["image"].append(np.arange(batch))
+        columns["label"].append(labels.cpu().numpy())
+        columns["target"].append(goal.cpu().numpy() if targeted else np.full(batch, -1))
+        columns["offset"].append(np.full(batch, offset))
+        columns["success"].append(result.success.cpu().numpy())
+        columns["time"].append(np.full(batch, elapsed / batch))
+        columns["model_passes"].append(np.full(batch, result.model_passes / batch))
+    records = {k: np.concatenate(v) for k, v in {**columns, **metric_columns}.items()}
+    records["success"] = records["success"].astype(bool)
+    for key in ("image", "label", "target", "offset"):
+        records[key] = records[key].astype(np.int64)
+    return records, torch.cat(adversarials)

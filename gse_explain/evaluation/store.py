@@ -1,0 +1,317 @@
+"""The result store: a folder holding one evaluation run, written batch by batch, read by one loader.
+
+Layout::
+
+    <store>/manifest.json            format tag, run configuration, library versions, creation time
+    <store>/selection.json           the attacked examples (dataset positions, indices, labels)
+    <store>/batches/batch-000012.npz one file per batch: per-example records, clean and adversarial images
+    <store>/shards/shard-0-of-2.json progress and timings of each process that wrote batches
+
+Every file is written atomically (temporary file + rename), so an interrupted run leaves only complete
+batches; a resumed run skips them. Shards (independent processes, ``--shard i/n``) write disjoint batch
+files into the same folder. The manifest is created once (first writer wins, others check it matches),
+and a store is never overwritten silently: a different configuration raises :class:`StoreMismatchError`
+unless ``overwrite=True``, which first renames the old folder aside.
+
+Adversarial images are stored sparsely as the entries that differ from the clean image, so they are
+reconstructed bit-exactly at a fraction of the size for sparse attacks.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .summary import summarize
+
+__all__ = ["FORMAT", "ResultStore", "RunResults", "StoreError", "StoreMismatchError", "load_results"]
+
+FORMAT = "gse_explain.result_store"
+FORMAT_VERSION = 1
+#: Configuration keys that may differ on resume (where things live, how they are run).
+NOT_COMPARED = frozenset({"data_root", "weights", "download", "device", "shard", "progress"})
+_BATCH_KEYS = ("clean", "adv_index", "adv_values", "records_json")
+
+
+class StoreError(RuntimeError):
+    """A store is missing, corrupted or not a gse_explain result store."""
+
+
+class StoreMismatchError(StoreError):
+    """A store exists with a different configuration than the run asks for."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so readers see either the old file or the complete new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return json.dumps(obj, indent=2, sort_keys=True).encode()
+
+
+def _create_once(path: Path, obj: Any) -> Any:
+    """Create JSON file ``path`` unless it exists (atomic, race-free across processes); return its content."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(_json_bytes(obj))
+        handle.flush()
+        os.fsync(handle.fileno())
+    try:
+        os.link(tmp, path)  # fails if another process created it first
+        return obj
+    except FileExistsError:
+        return _read_json(path)
+    finally:
+        os.unlink(tmp)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise StoreError(f"cannot read {path}: {exc}; the store is corrupted (restore the file or start a new store)") from exc
+
+
+def _config_diff(old: dict, new: dict) -> list[str]:
+    keys = (set(old) | set(new)) - NOT_COMPARED
+    return [f"{k}: stored {old.get(k)!r}, requested {new.get(k)!r}" for k in sorted(keys) if old.get(k) != new.get(k)]
+
+
+class ResultStore:
+    """Read/write access to one store folder (see the module docstring for the layout)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._manifest: dict | None = None
+
+    # -- creation and opening ---------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | os.PathLike, config: dict, *, overwrite: bool = False, versions: dict | None = None) -> "ResultStore":
+        """Create a store for ``config`` or resume the matching one at ``path``.
+
+        Raises :class:`StoreMismatchError` if a store with another configuration is there (unless
+        ``overwrite``: the old folder is then renamed to ``<name>.replaced-<timestamp>``, nothing deleted),
+        and :class:`StoreError` if ``path`` is a non-empty folder that is not a store.
+        """
+        store = cls(path)
+        config = json.loads(json.dumps(config))  # normalise tuples etc. to their JSON form
+        if store.path.exists():
+            if not store.path.is_dir():
+                raise StoreError(f"output path {store.path} exists and is not a folder; choose another --output")
+            manifest_path = store.path / "manifest.json"
+            if manifest_path.exists():
+                old = store.manifest["config"]
+                diff = _config_diff(old, config)
+                if not diff:
+                    return store
+                if not overwrite:
+                    raise StoreMismatchError(
+                        f"a result store with a different configuration exists at {store.path}:\n  "
+                        + "\n  ".join(diff)
+                        + "\nchoose another --output folder, or pass --overwrite to move the old store aside"
+                    )
+                store._move_aside()
+            elif any(store.path.iterdir()):
+                raise StoreError(
+                    f"{store.path} is a non-empty folder without manifest.json, so it is not a gse_explain result "
+                    "store; choose an empty or new --output folder"
+                )
+        store.path.mkdir(parents=True, exist_ok=True)
+        (store.path / "batches").mkdir(exist_ok=True)
+        (store.path / "shards").mkdir(exist_ok=True)
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "config": config,
+            "versions": versions or {},
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        written = _create_once(store.path / "manifest.json", manifest)
+        diff = _config_diff(written["config"], config)
+        if diff:  # another process created it concurrently with another configuration
+            raise StoreMismatchError(f"store {store.path} was just created with another configuration:\n  " + "\n  ".join(diff))
+        store._manifest = None
+        return store
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "ResultStore":
+        """Open an existing store for reading; raises :class:`StoreError` naming what is wrong."""
+        store = cls(path)
+        if not store.path.is_dir():
+            raise StoreError(f"no result store at {store.path}: the folder does not exist (run `python -m gse_explain.evaluate --output {store.path}` first)")
+        store.manifest  # validates
+        return store
+
+    def _move_aside(self) -> None:
+        target = self.path.with_name(f"{self.path.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.replace(self.path, target)
+        self._manifest = None
+
+    @property
+    def manifest(self) -> dict:
+        if self._manifest is None:
+            path = self.path / "manifest.json"
+            if not path.exists():
+                raise StoreError(f"{self.path} is not a gse_explain result store: manifest.json is missing")
+            manifest = _read_json(path)
+            if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+                raise StoreError(f"{path} is not a gse_explain result store manifest (format tag {FORMAT!r} missing)")
+            if manifest.get("format_version") != FORMAT_VERSION:
+                raise StoreError(f"{path} has store format version {manifest.get('format_version')}; this library reads version {FORMAT_VERSION}")
+            self._manifest = manifest
+        return self._manifest
+
+    @property
+    def config(self) -> dict:
+        return self.manifest["config"]
+
+    # -- selection, batches, shards ---------------------------------------------------------------
+    def write_selection(self, selection: dict) -> dict:
+        """Record the attacked examples once; later writers must agree (else the data or model changed)."""
+        stored = _create_once(self.path / "selection.json", selection)
+        if stored != json.loads(json.dumps(selection)):
+            raise StoreMismatchError(
+                f"the examples selected now differ from those recorded in {self.path / 'selection.json'}: "
+                "the data or the model changed since the store was created; use a new --output folder"
+            )
+        return stored
+
+    def read_selection(self) -> dict:
+        path = self.path / "selection.json"
+        if not path.exists():
+            raise StoreError(f"{path} is missing: the run never got past selecting its examples")
+        return _read_json(path)
+
+    def batch_path(self, index: int) -> Path:
+        return self.path / "batches" / f"batch-{index:06d}.npz"
+
+    def completed_batches(self) -> list[int]:
+        """Indices of the batch files present (complete by construction of the atomic writes)."""
+        return sorted(int(p.stem.split("-")[1]) for p in (self.path / "batches").glob("batch-*.npz"))
+
+    def check_batches(self) -> list[int]:
+        """Move unreadable batch files aside (``.corrupt``) so a resumed run recomputes them; return their indices."""
+        bad = []
+        for index in self.completed_batches():
+            try:
+                self.read_batch(index)
+            except StoreError:
+                path = self.batch_path(index)
+                os.replace(path, path.with_name(path.name + ".corrupt"))
+                bad.append(index)
+        return bad
+
+    def write_batch(self, index: int, records: dict[str, np.ndarray], clean: torch.Tensor, adversarial: torch.Tensor) -> None:
+        """Store one batch: ``records`` (columns with one row per example, including ``image``, the row of
+        ``clean`` each example comes from), ``clean`` (N_img, C, H, W) and ``adversarial`` (rows, C, H, W)."""
+        clean_np = clean.detach().cpu().numpy().astype(np.float32)
+        adv_np = adversarial.detach().cpu().numpy().astype(np.float32)
+        image_rows = np.asarray(records["image"], dtype=np.int64)
+        changed = adv_np != clean_np[image_rows]
+        buffer = io.BytesIO()
+        frame = pd.DataFrame(records)
+        np.savez_compressed(
+            buffer,
+            clean=clean_np,
+            adv_index=np.flatnonzero(changed).astype(np.int64),
+            adv_values=adv_np[changed],
+            adv_shape=np.asarray(adv_np.shape, dtype=np.int64),
+            records_json=np.frombuffer(frame.to_json(orient="split").encode(), dtype=np.uint8),
+        )
+        atomic_write_bytes(self.batch_path(index), buffer.getvalue())
+
+    def read_batch(self, index: int, images: bool = False) -> dict:
+        """``{"records": DataFrame, "clean": array, "adversarial": array}`` (images only when asked)."""
+        path = self.batch_path(index)
+        try:
+            with np.load(path) as data:
+                missing = [k for k in _BATCH_KEYS if k not in data.files]
+                if missing:
+                    raise StoreError(f"batch file {path} lacks {missing}: it is corrupted or foreign; delete it and resume the run to recompute it")
+                records = pd.read_json(io.StringIO(bytes(data["records_json"]).decode()), orient="split")
+                out: dict = {"records": records}
+                if images:
+                    clean = data["clean"]
+                    adversarial = clean[records["image"].to_numpy()].copy()
+                    adversarial.reshape(-1)[data["adv_index"]] = data["adv_values"]
+                    out.update(clean=clean, adversarial=adversarial)
+                return out
+        except (OSError, ValueError, zipfile.BadZipFile, KeyError, EOFError) as exc:
+            raise StoreError(f"cannot read batch file {path}: {exc}; delete it and resume the run to recompute it") from exc
+
+    def write_shard_info(self, shard: tuple[int, int], info: dict) -> None:
+        atomic_write_bytes(self.path / "shards" / f"shard-{shard[0]}-of-{shard[1]}.json", _json_bytes(info))
+
+    def shard_infos(self) -> dict[str, dict]:
+        return {p.stem: _read_json(p) for p in sorted((self.path / "shards").glob("shard-*.json"))}
+
+
+@dataclass
+class RunResults:
+    """A loaded run: its configuration, the attacked selection and one record row per example.
+
+    ``records`` columns: ``batch``, ``image``, ``example`` (dataset index), ``label``, ``target``, ``offset``,
+    ``success``, ``acp``, ``anc``, ``l2`` ([-1, 1] scale), ``d20``, ``time`` (s, amortised), ``model_passes``.
+    """
+
+    store: ResultStore
+    config: dict
+    records: pd.DataFrame
+    expected_batches: int | None
+
+    @property
+    def complete(self) -> bool:
+        return self.expected_batches is not None and self.records["batch"].nunique() == self.expected_batches
+
+    def images(self, batch: int) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+        """(clean (N_img,C,H,W), adversarial (rows,C,H,W), records) of one batch, images in the box of the run."""
+        data = self.store.read_batch(batch, images=True)
+        return data["clean"], data["adversarial"], data["records"]
+
+    def summary(self, average: str = "successful") -> dict:
+        return summarize(self.records, bool(self.config.get("targeted")), average)
+
+
+def load_results(path: str | os.PathLike) -> RunResults:
+    """Load every batch of the store at ``path`` (all shards) into one :class:`RunResults`."""
+    store = ResultStore.open(path)
+    batches = store.completed_batches()
+    frames = []
+    for index in batches:
+        frame = store.read_batch(index)["records"]
+        frame.insert(0, "batch", index)
+        frames.append(frame)
+    records = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    expected = None
+    if (store.path / "selection.json").exists():
+        selection = store.read_selection()
+        batch_size = int(store.config.get("batch_size", 0)) or None
+        if batch_size:
+            expected = -(-len(selection["positions"]) // batch_size)
+        if frames:
+            examples = np.asarray(selection["examples"], dtype=np.int64)
+            positions = records["batch"].to_numpy() * (batch_size or 0) + records["image"].to_numpy()
+            records.insert(2, "example", examples[positions])
+    return RunResults(store, store.config, records, expected)
