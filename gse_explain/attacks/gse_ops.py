@@ -34,7 +34,9 @@ def half_threshold(v: torch.Tensor, tau: torch.Tensor | float) -> torch.Tensor:
     cos_arg = (tau / 8.0) * (safe_mag / 3.0).pow(-1.5)
     phi = torch.arccos(cos_arg.clamp(-1.0, 1.0))
     shrunk = (2.0 / 3.0) * safe_mag * (1.0 + torch.cos(2.0 * math.pi / 3.0 - 2.0 * phi / 3.0))
-    return torch.where(keep, torch.sign(v) * shrunk, torch.zeros_like(v))
+    out = torch.where(keep, torch.sign(v) * shrunk, torch.zeros_like(v))
+    # The closed form equals v at τ = 0 only up to rounding; return v exactly there.
+    return torch.where(tau == 0, v, out)
 
 
 def largest_nonzero_lambda(grad: torch.Tensor, step_size: float | torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,163 @@
+"""GSE on the authors' ResNet20 and real CIFAR-10 images, plus its contract (spec §A)."""
+
+import pytest
+import torch
+from torch import nn
+
+from gse_explain import distances
+from gse_explain.attacks import GSE_PRESETS, get_attack, gse, gse_config
+
+FAST = dict(iterations=40, search_steps=3)
+
+
+def _raw_network(resnet20):
+    """The ResNet20 without its wrapper: takes [-1, 1] inputs, as in the paper's code."""
+    return resnet20.model
+
+
+def test_paper_setting_untargeted_first_32_correct(resnet20, cifar_correct):
+    images, labels = cifar_correct
+    network = _raw_network(resnet20)
+    x = images * 2 - 1
+    result = gse(network, x, labels, bounds=(-1.0, 1.0), preset="cifar10")
+    delta = result.adversarials - x
+    acp = distances.acp(delta).float().mean().item()
+    anc = distances.anc(delta).float().mean().item()
+    # Measured here: ASR 100 %, mean ACP 37.9, mean ANC 1.50 (authors' code: 41.8 and 1.57).
+    assert result.success.all(), f"ASR {result.success.float().mean().item():.1%}"
+    assert acp <= 60 and anc <= 2.5, f"mean ACP {acp:.1f}, mean ANC {anc:.2f}"
+    with torch.no_grad():
+        assert (network(result.adversarials).argmax(1) != labels).all()  # success flags are real
+    assert result.adversarials.min() >= -1 and result.adversarials.max() <= 1
+    assert result.gradient_passes > 0 and result.model_passes == result.gradient_passes + result.forward_passes
+    assert sum(b for b, _ in result.model_calls) == result.model_passes
+
+
+def test_box_convention_does_not_change_the_attack(resnet20, cifar_correct):
+    """bounds (0, 1) + normalising wrapper gives the same attack as bounds (-1, 1) on the raw network."""
+    images, labels = cifar_correct[0][:6], cifar_correct[1][:6]
+    unit = gse(resnet20, images, labels, bounds=(0.0, 1.0), preset="cifar10", **FAST)
+    paper = gse(_raw_network(resnet20), images * 2 - 1, labels, bounds=(-1.0, 1.0), preset="cifar10", **FAST)
+    assert torch.equal(unit.success, paper.success)
+    assert torch.equal(distances.acp(unit.adversarials - images), distances.acp(paper.adversarials - (images * 2 - 1)))
+    assert torch.allclose(unit.adversarials * 2 - 1, paper.adversarials, atol=1e-4)
+    assert unit.adversarials.min() >= 0 and unit.adversarials.max() <= 1
+
+
+def test_targeted_reaches_the_target(resnet20, cifar_correct):
+    images, labels = cifar_correct[0][:4], cifar_correct[1][:4]
+    targets = (labels + 3) % 10
+    result = gse(resnet20, images, targets, targeted=True, preset="cifar10", search_steps=4)
+    assert result.success.all()
+    with torch.no_grad():
+        assert torch.equal(resnet20(result.adversarials).argmax(1), targets)
+
+
+def test_deterministic_and_batched_equals_sequential(resnet20, cifar_correct):
+    images, labels = cifar_correct[0][:4], cifar_correct[1][:4]
+    first = gse(resnet20, images, labels, preset="cifar10", **FAST)
+    second = gse(resnet20, images, labels, preset="cifar10", **FAST)
+    assert torch.equal(first.adversarials, second.adversarials) and torch.equal(first.success, second.success)
+    sequential = gse(resnet20, images, labels, preset="cifar10", sequential=True, **FAST)
+    assert torch.equal(sequential.success, first.success)
+    assert torch.equal(distances.acp(sequential.adversarials - images), distances.acp(first.adversarials - images))
+    assert torch.allclose(sequential.adversarials, first.adversarials, atol=1e-5)
+
+
+def test_inputs_untouched_and_model_state_restored(resnet20, cifar_correct):
+    images, labels = cifar_correct[0][:2].clone(), cifar_correct[1][:2].clone()
+    images_before, labels_before = images.clone(), labels.clone()
+    resnet20.train()
+    resnet20.model.linear.weight.requires_grad_(False)
+    modes = [m.training for m in resnet20.modules()]
+    flags = [p.requires_grad for p in resnet20.parameters()]
+    try:
+        gse(resnet20, images, labels, preset="cifar10", iterations=5, search_steps=1)
+        assert [m.training for m in resnet20.modules()] == modes
+        assert [p.requires_grad for p in resnet20.parameters()] == flags
+        assert all(p.grad is None for p in resnet20.parameters())
+    finally:
+        resnet20.eval()
+        resnet20.model.linear.weight.requires_grad_(True)
+    assert torch.equal(images, images_before) and torch.equal(labels, labels_before)
+
+
+def test_failures_are_returned_unchanged_and_passes_counted(resnet20, cifar_correct):
+    images, labels = cifar_correct[0][:2], cifar_correct[1][:2]
+    # A step this small cannot fool the model within 5 iterations.
+    result = gse(resnet20, images, labels, step_size=1e-9, boost_factor=1.0, iterations=5, search_steps=1)
+    assert not result.success.any()
+    assert torch.equal(result.adversarials, images)
+    # 1 gradient for λ_max (reused at j = 0), gradients at j = 1..4, one final forward check.
+    assert result.gradient_passes == 2 * 5 and result.forward_passes == 2
+    assert result.model_calls == [(2, True)] * 5 + [(2, False)]
+
+
+@pytest.mark.parametrize("k_hat", [0, 1000])
+def test_phase_switch_extremes(resnet20, cifar_correct, k_hat):
+    """k̂ = 0 is plain damped descent on all pixels; k̂ ≥ iterations never leaves phase 1."""
+    images, labels = cifar_correct[0][:3], cifar_correct[1][:3]
+    result = gse(resnet20, images, labels, preset="cifar10", k_hat=k_hat, **FAST)
+    assert result.success.any()
+    assert result.adversarials.min() >= 0 and result.adversarials.max() <= 1
+
+
+def test_presets_and_options():
+    assert gse_config("cifar10", targeted=False).k_hat == 30
+    assert gse_config("cifar10", targeted=True).k_hat == 50
+    imagenet = gse_config("imagenet", targeted=True)
+    assert (imagenet.mu, imagenet.step_size, imagenet.q) == (0.1, 0.05, 0.9)
+    assert gse_config("imagenet_adv").step_size == 0.75
+    assert gse_config("cifar10", k_hat=7).k_hat == 7  # explicit options override the preset
+    assert set(GSE_PRESETS) <= set(get_attack("gse").presets)
+    with pytest.raises(ValueError, match="unknown GSE preset 'cifar100'"):
+        gse_config("cifar100")
+    with pytest.raises(TypeError, match="unknown GSE option"):
+        gse_config(None, sigma=0.1)
+    with pytest.raises(ValueError, match="q must be in"):
+        gse_config(None, q=0.0)
+    with pytest.raises(ValueError, match="blur_kernel_size"):
+        gse_config(None, blur_kernel_size=4)
+
+
+class _Linear(nn.Module):
+    def __init__(self, out_shape=None):
+        super().__init__()
+        self.fc = nn.Linear(3 * 4 * 4, 5)
+        self.out_shape = out_shape
+
+    def forward(self, x):
+        z = self.fc(x.flatten(1))
+        return z if self.out_shape is None else z.reshape(self.out_shape(x.shape[0]))
+
+
+def _bad_inputs():
+    good = torch.rand(2, 3, 4, 4)
+    labels = torch.tensor([0, 1])
+    nan = good.clone()
+    nan[0, 0, 0, 0] = float("nan")
+    return [
+        ("shape", good[0], labels, (0, 1), ValueError, r"shape \(B, C, H, W\)"),
+        ("empty", good[:0], labels[:0], (0, 1), ValueError, "empty batch"),
+        ("dtype", (good * 255).to(torch.uint8), labels, (0, 1), TypeError, "floating-point"),
+        ("nan", nan, labels, (0, 1), ValueError, "NaN or inf"),
+        ("outside", good * 2 - 1, labels, (0, 1), ValueError, "inside bounds"),
+        ("bounds", good, labels, (1, 0), ValueError, "lo < hi"),
+        ("length", good, torch.tensor([0, 1, 2]), (0, 1), ValueError, "different lengths"),
+        ("label dtype", good, labels.float(), (0, 1), TypeError, "integer tensor"),
+        ("negative label", good, torch.tensor([0, -1]), (0, 1), ValueError, "≥ 0"),
+        ("label range", good, torch.tensor([0, 5]), (0, 1), ValueError, "num_classes = 5"),
+    ]
+
+
+@pytest.mark.parametrize("case", _bad_inputs(), ids=lambda c: c[0])
+def test_bad_inputs_raise_clear_errors(case):
+    _, images, labels, bounds, error, message = case
+    with pytest.raises(error, match=message):
+        gse(_Linear(), images, labels, bounds=bounds, iterations=2, search_steps=1)
+
+
+@pytest.mark.parametrize("out_shape", [lambda b: (b * 5,), lambda b: (b, 5, 1)])
+def test_model_with_wrong_output_shape_is_rejected(out_shape):
+    with pytest.raises(ValueError, match=r"logits of shape \(B, num_classes\)"):
+        gse(_Linear(out_shape), torch.rand(2, 3, 4, 4), torch.tensor([0, 1]), iterations=2, search_steps=1)
