@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 import pickle
-import zipfile
 from pathlib import Path
-from typing import Any, Dict, Mapping, Tuple, Union
+from typing import Any, Dict, Mapping, Union
 
 import torch
 from torch import nn
@@ -35,7 +34,7 @@ def load_weights_file(path: PathLike, *, hint: str = "pass weights=PATH") -> Any
         return torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         pass  # legacy pickle with non-tensor objects: retry below
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+    except Exception as exc:  # garbage bytes surface as many exception types
         raise ValueError(f"weights file '{p}' is corrupted or not a torch checkpoint ({exc})") from exc
     try:
         return torch.load(p, map_location="cpu", weights_only=False)
@@ -43,7 +42,7 @@ def load_weights_file(path: PathLike, *, hint: str = "pass weights=PATH") -> Any
         raise ValueError(f"weights file '{p}' is corrupted or not a torch checkpoint ({exc})") from exc
 
 
-def extract_state_dict(obj: Any, path: PathLike) -> Tuple[Dict[str, torch.Tensor], bool]:
+def extract_state_dict(obj: Any, path: PathLike) -> Dict[str, torch.Tensor]:
     """Find the tensor state_dict inside a loaded file.
 
     Accepts a plain state_dict, a checkpoint dict with the weights under
@@ -53,10 +52,8 @@ def extract_state_dict(obj: Any, path: PathLike) -> Tuple[Dict[str, torch.Tensor
     ``nn.DataParallel`` is removed.
 
     Returns:
-        ``(state_dict, was_nested)``: was_nested tells whether the weights sat
-        inside a checkpoint dict (used for format detection).
+        The state_dict, keys as the bare network names them.
     """
-    nested = False
     if isinstance(obj, nn.Module):
         obj = obj.state_dict()
     if isinstance(obj, Mapping):
@@ -65,7 +62,7 @@ def extract_state_dict(obj: Any, path: PathLike) -> Tuple[Dict[str, torch.Tensor
             if isinstance(inner, nn.Module):
                 inner = inner.state_dict()
             if isinstance(inner, Mapping) and inner and all(torch.is_tensor(v) for v in inner.values()):
-                obj, nested = inner, True
+                obj = inner
                 break
     if not isinstance(obj, Mapping) or not obj or not all(
         isinstance(k, str) and torch.is_tensor(v) for k, v in obj.items()
@@ -79,7 +76,7 @@ def extract_state_dict(obj: Any, path: PathLike) -> Tuple[Dict[str, torch.Tensor
         sd = {k[len("module."):]: v for k, v in sd.items()}
     if {"mean", "std"} <= set(sd) and all(k.startswith("model.") for k in sd if k not in ("mean", "std")):
         sd = {k[len("model."):]: v for k, v in sd.items() if k not in ("mean", "std")}
-    return sd, nested
+    return sd
 
 
 def load_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], path: PathLike, what: str) -> None:

@@ -1,0 +1,41 @@
+"""Classifiers that take [0, 1] images, with a timm-like registry.
+
+Every model returned here is a :class:`NormalizedModel`: it takes float
+images (B, C, H, W) in [0, 1] and applies the normalisation its weights were
+trained with internally.
+"""
+
+from .cifar_resnet import BasicBlock, CifarResNet, cifar_resnet
+from .efficientnet import efficientnet_lite0
+from .normalization import (
+    IDENTITY_STATS,
+    IMAGENET_STATS,
+    UNIT_RANGE,
+    NormalizedModel,
+    resolve_normalization,
+    wrap_model,
+)
+from .registry import ModelInfo, create_model, list_models, model_info, register_model
+from .torchvision_zoo import build_torchvision, resnet50, vgg19, vit_b_16
+
+__all__ = [
+    "BasicBlock",
+    "CifarResNet",
+    "IDENTITY_STATS",
+    "IMAGENET_STATS",
+    "ModelInfo",
+    "NormalizedModel",
+    "UNIT_RANGE",
+    "build_torchvision",
+    "cifar_resnet",
+    "create_model",
+    "efficientnet_lite0",
+    "list_models",
+    "model_info",
+    "register_model",
+    "resnet50",
+    "resolve_normalization",
+    "vgg19",
+    "vit_b_16",
+    "wrap_model",
+]

@@ -1,0 +1,21 @@
+"""Shared pytest fixtures."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared real-data folder (``$GSE_EXPLAIN_SHARED_DATA``, default ``<repo>/../shared/data``).
+
+    Tests that need real weights or images are skipped, not failed, on a
+    machine that does not have the folder.
+    """
+    path = Path(os.environ.get("GSE_EXPLAIN_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")).expanduser()
+    if not path.is_dir():
+        pytest.skip(f"shared data folder '{path}' not found: set GSE_EXPLAIN_SHARED_DATA to the shared data folder")
+    return path
