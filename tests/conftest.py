@@ -17,5 +17,7 @@ def shared_data() -> Path:
     """
     path = Path(os.environ.get("GSE_EXPLAIN_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")).expanduser()
     if not path.is_dir():
+        if os.environ.get("GSE_EXPLAIN_REQUIRE_SHARED_DATA"):  # CI: a missing data folder is a failure, not a skip
+            pytest.fail(f"shared data folder '{path}' not found and GSE_EXPLAIN_REQUIRE_SHARED_DATA is set")
         pytest.skip(f"shared data folder '{path}' not found: set GSE_EXPLAIN_SHARED_DATA to the shared data folder")
     return path

@@ -161,7 +161,8 @@ def gse(
     config = gse_config(preset, targeted, **options)
     bounds = check_attack_inputs(images, labels, bounds)
     device = model_device(model, images.device)
-    x = images.detach().to(device)
+    # A fixed memory layout: conv kernels round differently per layout, and thresholds amplify that.
+    x = images.detach().to(device).contiguous()
     y = labels.detach().to(device=device, dtype=torch.long)
     with frozen_model(model):
         caller = ModelCaller(model, bounds, int(y.max().item()))
