@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import platform
 import sys
 import time
@@ -106,6 +107,16 @@ def _resolve_preset(args) -> str | None:
     return args.preset
 
 
+def _file_sha256(path: str | None) -> str | None:
+    if not path or path == "DEFAULT" or not Path(path).is_file():
+        return None  # no file (or a missing one, reported when the model is built)
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def run_config(args) -> dict:
     """Everything that determines a run's results (the store compares it on resume)."""
     mode = "targeted" if args.targeted else "untargeted"
@@ -117,6 +128,8 @@ def run_config(args) -> dict:
         "labels_csv": args.labels_csv,
         "model": args.model,
         "weights": str(Path(args.weights).resolve()) if args.weights and args.weights != "DEFAULT" else args.weights,
+        # The path may move between runs (not compared on resume); the content must not change.
+        "weights_sha256": _file_sha256(args.weights),
         "normalization": args.normalization,
         "attack": args.attack,
         "preset": _resolve_preset(args),
@@ -157,7 +170,8 @@ def _load_model_and_data(config: dict, device: str):
     return model, dataset
 
 
-def print_table(path: Path, average: str = "successful", out=sys.stdout) -> None:
+def print_table(path: Path, average: str = "successful", out=None) -> None:
+    out = sys.stdout if out is None else out  # looked up at call time, so redirections of sys.stdout apply
     results = load_results(path)
     config = results.config
     if results.records.empty:
@@ -180,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.batch_size < 1:
         raise SystemExit(f"error: --batch-size must be ≥ 1; got {args.batch_size}")
+    if args.num_images is not None and args.num_images < 1:
+        raise SystemExit(f"error: --num-images must be ≥ 1; got {args.num_images}")
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     config = run_config(args)
     config["download"] = args.download
@@ -196,7 +212,10 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         raise SystemExit(f"error: {exc}") from None
     selection = select_correct(model, dataset, args.num_images, args.batch_size)
-    store.write_selection(selection.to_json())
+    try:
+        store.write_selection(selection.to_json())
+    except StoreError as exc:
+        raise SystemExit(f"error: {exc}") from None
     if len(selection.positions) == 0:
         raise SystemExit(f"error: none of the {selection.scanned} images is classified correctly by {args.model}; nothing to attack")
     num_batches = -(-len(selection.positions) // args.batch_size)

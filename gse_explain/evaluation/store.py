@@ -25,6 +25,7 @@ import os
 import tempfile
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,15 +53,33 @@ class StoreMismatchError(StoreError):
     """A store exists with a different configuration than the run asks for."""
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see either the old file or the complete new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _file_mode() -> int:
+    """Permissions of an ordinary new file (0o666 minus the umask); mkstemp alone would give 0o600."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _write_temp(path: Path, data: bytes) -> str:
+    """Write ``data`` durably to a new temporary file beside ``path`` (ordinary permissions); return its name."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, _file_mode())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so readers see either the old file or the complete new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _write_temp(path, data)
+    try:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -73,11 +92,7 @@ def _json_bytes(obj: Any) -> bytes:
 
 def _create_once(path: Path, obj: Any) -> Any:
     """Create JSON file ``path`` unless it exists (atomic, race-free across processes); return its content."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(_json_bytes(obj))
-        handle.flush()
-        os.fsync(handle.fileno())
+    tmp = _write_temp(path, _json_bytes(obj))  # serialised first: an error leaves nothing behind
     try:
         os.link(tmp, path)  # fails if another process created it first
         return obj
@@ -94,9 +109,23 @@ def _read_json(path: Path) -> Any:
         raise StoreError(f"cannot read {path}: {exc}; the store is corrupted (restore the file or start a new store)") from exc
 
 
+def _records_from_json(text: str) -> pd.DataFrame:
+    """The records DataFrame of a batch file (``orient="split"`` JSON, with ``dtypes`` when written by this module)."""
+    payload = json.loads(text)
+    frame = pd.DataFrame(payload["data"], columns=payload["columns"])
+    return frame.astype(payload["dtypes"]) if "dtypes" in payload else frame
+
+
 def _config_diff(old: dict, new: dict) -> list[str]:
     keys = (set(old) | set(new)) - NOT_COMPARED
     return [f"{k}: stored {old.get(k)!r}, requested {new.get(k)!r}" for k in sorted(keys) if old.get(k) != new.get(k)]
+
+
+def _is_store_skeleton(entry: Path) -> bool:
+    """Whether ``entry`` is what a concurrently starting writer creates before its manifest appears."""
+    return (entry.name in ("batches", "shards") and entry.is_dir()) or (
+        entry.name.startswith(".manifest.json.") and entry.name.endswith(".tmp")
+    )
 
 
 class ResultStore:
@@ -133,7 +162,7 @@ class ResultStore:
                         + "\nchoose another --output folder, or pass --overwrite to move the old store aside"
                     )
                 store._move_aside()
-            elif any(store.path.iterdir()):
+            elif any(not _is_store_skeleton(entry) for entry in store.path.iterdir()):
                 raise StoreError(
                     f"{store.path} is a non-empty folder without manifest.json, so it is not a gse_explain result "
                     "store; choose an empty or new --output folder"
@@ -166,6 +195,10 @@ class ResultStore:
 
     def _move_aside(self) -> None:
         target = self.path.with_name(f"{self.path.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+        suffix = 1
+        while target.exists():  # several replacements within one second
+            target = target.with_name(f"{self.path.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}-{suffix}")
+            suffix += 1
         os.replace(self.path, target)
         self._manifest = None
 
@@ -229,16 +262,20 @@ class ResultStore:
         clean_np = clean.detach().cpu().numpy().astype(np.float32)
         adv_np = adversarial.detach().cpu().numpy().astype(np.float32)
         image_rows = np.asarray(records["image"], dtype=np.int64)
-        changed = adv_np != clean_np[image_rows]
+        # Compare bit patterns, so that e.g. -0.0 over 0.0 is stored and the reconstruction is bit-exact.
+        changed = adv_np.view(np.uint32) != clean_np[image_rows].view(np.uint32)
         buffer = io.BytesIO()
         frame = pd.DataFrame(records)
+        # Python's json writes floats with round-trip precision (pandas' to_json keeps only 10 decimals) and
+        # the dtypes are kept (pandas' read_json turns an all-integral float column into int64).
+        records_json = json.dumps({**frame.to_dict(orient="split"), "dtypes": {c: str(t) for c, t in frame.dtypes.items()}})
         np.savez_compressed(
             buffer,
             clean=clean_np,
             adv_index=np.flatnonzero(changed).astype(np.int64),
             adv_values=adv_np[changed],
             adv_shape=np.asarray(adv_np.shape, dtype=np.int64),
-            records_json=np.frombuffer(frame.to_json(orient="split").encode(), dtype=np.uint8),
+            records_json=np.frombuffer(records_json.encode(), dtype=np.uint8),
         )
         atomic_write_bytes(self.batch_path(index), buffer.getvalue())
 
@@ -246,11 +283,14 @@ class ResultStore:
         """``{"records": DataFrame, "clean": array, "adversarial": array}`` (images only when asked)."""
         path = self.batch_path(index)
         try:
-            with np.load(path) as data:
+            data = np.load(path)
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise StoreError(f"batch file {path} is not an .npz archive: it is corrupted or foreign; delete it and resume the run to recompute it")
+            with data:
                 missing = [k for k in _BATCH_KEYS if k not in data.files]
                 if missing:
                     raise StoreError(f"batch file {path} lacks {missing}: it is corrupted or foreign; delete it and resume the run to recompute it")
-                records = pd.read_json(io.StringIO(bytes(data["records_json"]).decode()), orient="split")
+                records = _records_from_json(bytes(data["records_json"]).decode())
                 out: dict = {"records": records}
                 if images:
                     clean = data["clean"]
@@ -258,7 +298,7 @@ class ResultStore:
                     adversarial.reshape(-1)[data["adv_index"]] = data["adv_values"]
                     out.update(clean=clean, adversarial=adversarial)
                 return out
-        except (OSError, ValueError, zipfile.BadZipFile, KeyError, EOFError) as exc:
+        except (OSError, ValueError, zipfile.BadZipFile, zlib.error, KeyError, EOFError, TypeError, NotImplementedError) as exc:
             raise StoreError(f"cannot read batch file {path}: {exc}; delete it and resume the run to recompute it") from exc
 
     def write_shard_info(self, shard: tuple[int, int], info: dict) -> None:
@@ -283,7 +323,9 @@ class RunResults:
 
     @property
     def complete(self) -> bool:
-        return self.expected_batches is not None and self.records["batch"].nunique() == self.expected_batches
+        if self.expected_batches is None or "batch" not in self.records.columns:
+            return False  # nothing stored yet
+        return self.records["batch"].nunique() == self.expected_batches
 
     def images(self, batch: int) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
         """(clean (N_img,C,H,W), adversarial (rows,C,H,W), records) of one batch, images in the box of the run."""
@@ -307,11 +349,15 @@ def load_results(path: str | os.PathLike) -> RunResults:
     expected = None
     if (store.path / "selection.json").exists():
         selection = store.read_selection()
-        batch_size = int(store.config.get("batch_size", 0)) or None
-        if batch_size:
-            expected = -(-len(selection["positions"]) // batch_size)
+        batch_size = store.config.get("batch_size")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise StoreError(
+                f"{store.path / 'manifest.json'} has no valid 'batch_size' in its configuration, so its batches "
+                "cannot be matched to the selected examples; create stores with a 'batch_size' entry"
+            )
+        expected = -(-len(selection["positions"]) // batch_size)
         if frames:
             examples = np.asarray(selection["examples"], dtype=np.int64)
-            positions = records["batch"].to_numpy() * (batch_size or 0) + records["image"].to_numpy()
+            positions = records["batch"].to_numpy() * batch_size + records["image"].to_numpy()
             records.insert(2, "example", examples[positions])
     return RunResults(store, store.config, records, expected)

@@ -34,7 +34,7 @@ def _render(header: list[str], rows: list[list[str]], fmt: str) -> str:
         lines += ["| " + " | ".join(r) + " |" for r in rows]
         return "\n".join(lines)
     if fmt == "latex":
-        escape = lambda s: s.replace("%", r"\%")  # noqa: E731
+        escape = lambda s: "".join("\\" + ch if ch in "%&_#" else ch for ch in s)  # noqa: E731  (e.g. "imagenet_adv")
         lines = [r"\begin{tabular}{" + "l" * (len(header) - 6) + "r" * 6 + "}", r"\toprule", " & ".join(header) + r" \\", r"\midrule"]
         lines += [" & ".join(escape(c) for c in r) + r" \\" for r in rows]
         lines += [r"\bottomrule", r"\end{tabular}"]
