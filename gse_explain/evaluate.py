@@ -141,6 +141,7 @@ def run_config(args) -> dict:
         "batch_size": args.batch_size,
         "seed": args.seed,
         "bounds": [0.0, 1.0],
+        "download": args.download,
     }
 
 
@@ -197,8 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.num_images is not None and args.num_images < 1:
         raise SystemExit(f"error: --num-images must be ≥ 1; got {args.num_images}")
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    config = run_config(args)
-    config["download"] = args.download
+    try:
+        config = run_config(args)
+        get_attack(args.attack).make_config(config["preset"], args.targeted, **config["options"])
+    except (ValueError, TypeError) as exc:  # unknown attack, bad --option name or value
+        raise SystemExit(f"error: {exc}") from None
     output = Path(args.output or f"runs/{args.dataset}-{args.model}-{args.attack}-{config['mode']}")
     try:
         store = ResultStore.create(output, config, overwrite=args.overwrite, versions=_versions())
@@ -206,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: {exc}") from None
     for bad in store.check_batches():
         print(f"warning: batch {bad} in {output} was unreadable; moved aside and will be recomputed", file=sys.stderr)
+    if store.expected_batches() == len(store.completed_batches()):  # nothing to compute: no need to load the model or the data
+        print(f"{output} is complete; printing its table", file=sys.stderr)
+        print_table(output, args.average)
+        return 0
 
     try:
         model, dataset = _load_model_and_data(config, device)

@@ -96,7 +96,7 @@ def test_rerun_does_not_recompute(reference_run, tmp_path, paths, capsys):
     assert main(_args(paths, store)) == 0
     out, err = capsys.readouterr()
     assert _mtimes(store) == before
-    assert "2 of 2 batches already stored" in err
+    assert "is complete; printing its table" in err  # neither model nor data were loaded
     assert "| gse (cifar10) |" in out and "complete" in out
     pd.testing.assert_frame_equal(load_results(store).records, reference_run[1])
 
@@ -226,9 +226,30 @@ def test_changed_selection_is_a_clear_error(reference_run, tmp_path, paths):
     selection = json.loads((store / "selection.json").read_text())
     selection["labels"][0] = (selection["labels"][0] + 1) % 10
     (store / "selection.json").write_text(json.dumps(selection))
+    (store / "batches" / "batch-000001.npz").unlink()  # incomplete, so the run selects its examples again
     with pytest.raises(SystemExit) as info:
         main(_args(paths, store))
     assert "selection.json" in str(info.value.code) and "new --output" in str(info.value.code)
+
+
+def test_complete_store_prints_without_model_or_data(reference_run, tmp_path, paths, capsys):
+    store = _copy(reference_run[0], tmp_path)
+    args = _args(paths, store)
+    args[args.index("--data-root") + 1] = str(tmp_path / "moved-away.npz")  # paths are not compared
+    assert main(args) == 0
+    assert "| gse (cifar10) |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("option, fragment", [("sigma=0.1", "unknown GSE option"), ("q=0", "q must be in")])
+def test_bad_attack_option_fails_before_any_work(tmp_path, paths, option, fragment):
+    with pytest.raises(SystemExit, match=fragment):
+        main(_args(paths, tmp_path / "store", "--option", option))
+    assert not (tmp_path / "store").exists()
+
+
+def test_unknown_attack_is_a_clear_error(tmp_path, paths):
+    with pytest.raises(SystemExit, match="unknown attack 'nope'; available: gse"):
+        main(_args(paths, tmp_path / "store", "--attack", "nope"))
 
 
 def test_resume_follows_weights_content_not_path(reference_run, tmp_path, paths, capsys):

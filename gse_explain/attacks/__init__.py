@@ -29,22 +29,30 @@ __all__ = [
 
 @dataclass(frozen=True)
 class AttackSpec:
-    """A registered attack: its function, preset names (paper settings) and a one-line description."""
+    """A registered attack: its function, preset names (paper settings), a one-line description and
+    ``make_config(preset, targeted, **options)``, which validates options without running the attack."""
 
     name: str
     function: Callable[..., AttackResult]
     presets: tuple[str, ...]
     description: str
+    make_config: Callable[..., object]
 
 
 ATTACKS: dict[str, AttackSpec] = {}
 
 
-def register_attack(name: str, function: Callable[..., AttackResult], presets: tuple[str, ...], description: str) -> None:
+def register_attack(
+    name: str,
+    function: Callable[..., AttackResult],
+    presets: tuple[str, ...],
+    description: str,
+    make_config: Callable[..., object],
+) -> None:
     """Make an attack selectable by ``name`` (CLI ``--attack`` and :func:`get_attack`)."""
     if name in ATTACKS:
         raise ValueError(f"an attack named {name!r} is already registered")
-    ATTACKS[name] = AttackSpec(name, function, tuple(presets), description)
+    ATTACKS[name] = AttackSpec(name, function, tuple(presets), description, make_config)
 
 
 def get_attack(name: str) -> AttackSpec:
@@ -59,4 +67,6 @@ def list_attacks() -> list[str]:
     return sorted(ATTACKS)
 
 
-register_attack("gse", gse, tuple(GSE_PRESETS), "GSE: group-wise sparse attack (1/2-quasinorm prox + projected Nesterov)")
+register_attack(
+    "gse", gse, tuple(GSE_PRESETS), "GSE: group-wise sparse attack (1/2-quasinorm prox + projected Nesterov)", gse_config
+)

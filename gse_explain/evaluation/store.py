@@ -237,6 +237,22 @@ class ResultStore:
             raise StoreError(f"{path} is missing: the run never got past selecting its examples")
         return _read_json(path)
 
+    def batch_size(self) -> int:
+        """Images per batch: batch b holds the selected examples b·size … (b+1)·size − 1."""
+        size = self.config.get("batch_size")
+        if not isinstance(size, int) or size < 1:
+            raise StoreError(
+                f"{self.path / 'manifest.json'} has no valid 'batch_size' in its configuration, so its batches "
+                "cannot be matched to the selected examples; create stores with a 'batch_size' entry"
+            )
+        return size
+
+    def expected_batches(self) -> int | None:
+        """How many batch files a complete run has, or None before the examples are selected."""
+        if not (self.path / "selection.json").exists():
+            return None
+        return -(-len(self.read_selection()["positions"]) // self.batch_size())
+
     def batch_path(self, index: int) -> Path:
         return self.path / "batches" / f"batch-{index:06d}.npz"
 
@@ -346,18 +362,9 @@ def load_results(path: str | os.PathLike) -> RunResults:
         frame.insert(0, "batch", index)
         frames.append(frame)
     records = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    expected = None
-    if (store.path / "selection.json").exists():
-        selection = store.read_selection()
-        batch_size = store.config.get("batch_size")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise StoreError(
-                f"{store.path / 'manifest.json'} has no valid 'batch_size' in its configuration, so its batches "
-                "cannot be matched to the selected examples; create stores with a 'batch_size' entry"
-            )
-        expected = -(-len(selection["positions"]) // batch_size)
-        if frames:
-            examples = np.asarray(selection["examples"], dtype=np.int64)
-            positions = records["batch"].to_numpy() * batch_size + records["image"].to_numpy()
-            records.insert(2, "example", examples[positions])
+    expected = store.expected_batches()
+    if expected is not None and frames:
+        examples = np.asarray(store.read_selection()["examples"], dtype=np.int64)
+        positions = records["batch"].to_numpy() * store.batch_size() + records["image"].to_numpy()
+        records.insert(2, "example", examples[positions])
     return RunResults(store, store.config, records, expected)

@@ -215,7 +215,7 @@ def fake_attack(monkeypatch):
         success = torch.tensor([True, False])
         return AttackResult(adversarials, success, forward_passes=4, gradient_passes=6)
 
-    monkeypatch.setitem(ATTACKS, "fake", AttackSpec("fake", attack, (), "test double"))
+    monkeypatch.setitem(ATTACKS, "fake", AttackSpec("fake", attack, (), "test double", lambda preset, targeted, **options: None))
     now = [0.0]
 
     def perf_counter():  # every attack call "takes" 3 s
