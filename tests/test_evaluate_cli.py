@@ -23,12 +23,7 @@ from gse_explain.evaluation.store import load_results
 COMPARED = ["batch", "image", "example", "label", "target", "offset", "success", "acp", "anc", "l2", "d20", "model_passes"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -1,19 +1,14 @@
 """Fixtures for the evaluation tests: the authors' ResNet20, the CIFAR-10 npz, and one CPU thread."""
 
 import pytest
-import torch
 
 from gse_explain.data import load_dataset
 from gse_explain.models import create_model
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Run torch on one thread (the tiny ResNet20 batches gain nothing from more, and CI has 2 cores)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def _single_threaded(one_thread):
+    """Every evaluation test runs with one torch thread (see ``one_thread`` in tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")

@@ -200,12 +200,16 @@ def test_foreign_and_corrupt_manifest(tmp_path):
         assert "manifest.json" in str(info.value)
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "flip", "npy", "foreign_npz"])
-def test_damaged_batch_files(tmp_path, damage):
-    path = tmp_path / "run"
+def _store_with_three_batches(path):
     store = ResultStore.create(path, CONFIG)
     for index in range(3):
         store.write_batch(index, *_batch(index))
+    return store
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "flip", "npy", "foreign_npz"])
+def test_damaged_batch_files(tmp_path, damage):
+    store = _store_with_three_batches(tmp_path / "run")
     bad = store.batch_path(1)
     data = bad.read_bytes()
     if damage == "truncate":
@@ -240,26 +244,23 @@ def test_damaged_batch_files(tmp_path, damage):
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
 def test_check_batches_moves_unreadable_files_aside(tmp_path, damage):
-    path = tmp_path / "run"
-    store = ResultStore.create(path, CONFIG)
-    for index in range(3):
-        store.write_batch(index, *_batch(index))
+    store = _store_with_three_batches(tmp_path / "run")
     bad = store.batch_path(1)
     data = bad.read_bytes()
     bad.write_bytes({"truncate": data[:-40], "garbage": b"\x00garbage" * 50, "empty": b""}[damage])
     with pytest.raises(StoreError, match="batch-000001.npz"):
-        load_results(path)
+        load_results(store.path)
     assert store.check_batches() == [1]
     assert store.completed_batches() == [0, 2]
     corrupt = bad.with_name("batch-000001.npz.corrupt")
     assert corrupt.exists() and not bad.exists()
     assert corrupt.read_bytes() == {"truncate": data[:-40], "garbage": b"\x00garbage" * 50, "empty": b""}[damage]
-    assert sorted(load_results(path).records["batch"].unique()) == [0, 2]
+    assert sorted(load_results(store.path).records["batch"].unique()) == [0, 2]
     assert store.check_batches() == []
     # recomputing the batch makes the store whole again
     store.write_batch(1, *_batch(1))
     assert store.completed_batches() == [0, 1, 2]
-    assert not load_results(path).complete  # no selection recorded: the expected count is unknown
+    assert not load_results(store.path).complete  # no selection recorded: the expected count is unknown
 
 
 def test_atomic_writes_leave_no_temporary_files(tmp_path, monkeypatch):
