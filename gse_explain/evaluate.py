@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--download", action="store_true", help="cifar10: download the dataset into --data-root if missing (needs a network)")
     model = parser.add_argument_group("model")
     model.add_argument("--model", default="efficientnet_lite0", help="model name from gse_explain.models.list_models() (default: efficientnet_lite0)")
-    model.add_argument("--weights", help="weights file (CIFAR ResNets: required; torchvision models: a file or DEFAULT)")
+    model.add_argument("--weights", help="weights file; DEFAULT = torchvision's download/cache; random = untrained "
+                       "(required unless the model ships weights, like efficientnet_lite0)")
     model.add_argument("--normalization", choices=["unit", "imagenet"], help="override the model's input normalisation (unit = [-1,1] as in the paper)")
     model.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     attack = parser.add_argument_group("attack")
@@ -108,7 +109,7 @@ def _resolve_preset(args) -> str | None:
 
 
 def _file_sha256(path: str | None) -> str | None:
-    if not path or path == "DEFAULT" or not Path(path).is_file():
+    if not path or path in ("DEFAULT", "random") or not Path(path).is_file():
         return None  # no file (or a missing one, reported when the model is built)
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -127,7 +128,7 @@ def run_config(args) -> dict:
         "index_file": args.index_file,
         "labels_csv": args.labels_csv,
         "model": args.model,
-        "weights": str(Path(args.weights).resolve()) if args.weights and args.weights != "DEFAULT" else args.weights,
+        "weights": str(Path(args.weights).resolve()) if args.weights not in (None, "DEFAULT", "random") else args.weights,
         # The path may move between runs (not compared on resume); the content must not change.
         "weights_sha256": _file_sha256(args.weights),
         "normalization": args.normalization,
@@ -156,6 +157,11 @@ def _load_model_and_data(config: dict, device: str):
     from .data import load_dataset
     from .models import create_model, model_info
 
+    if config["weights"] is None and model_info(config["model"]).default_weights is None:
+        raise ValueError(
+            f"model {config['model']!r} has no built-in weights: pass --weights PATH (a weights file), "
+            "--weights DEFAULT (torchvision models, downloads) or --weights random (an untrained model)"
+        )
     model_kwargs = {} if config["normalization"] is None else {"normalization": config["normalization"]}
     model = create_model(config["model"], weights=config["weights"], device=device, **model_kwargs)
     data_kwargs: dict = {}
@@ -191,6 +197,17 @@ def print_table(path: Path, average: str = "successful", out=None) -> None:
     print("ℓ2 on the [-1, 1] scale; time = seconds per example, amortised over the batch", file=out)
 
 
+def _open_store(output: Path, config: dict, overwrite: bool) -> ResultStore:
+    """Create the store or resume the matching one; unreadable batch files are set aside for recomputation."""
+    try:
+        store = ResultStore.create(output, config, overwrite=overwrite, versions=_versions())
+    except StoreError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    for bad in store.check_batches():
+        print(f"warning: batch {bad} in {output} was unreadable; moved aside and will be recomputed", file=sys.stderr)
+    return store
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.batch_size < 1:
@@ -204,21 +221,17 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError) as exc:  # unknown attack, bad --option name or value
         raise SystemExit(f"error: {exc}") from None
     output = Path(args.output or f"runs/{args.dataset}-{args.model}-{args.attack}-{config['mode']}")
-    try:
-        store = ResultStore.create(output, config, overwrite=args.overwrite, versions=_versions())
-    except StoreError as exc:
-        raise SystemExit(f"error: {exc}") from None
-    for bad in store.check_batches():
-        print(f"warning: batch {bad} in {output} was unreadable; moved aside and will be recomputed", file=sys.stderr)
-    if store.expected_batches() == len(store.completed_batches()):  # nothing to compute: no need to load the model or the data
-        print(f"{output} is complete; printing its table", file=sys.stderr)
-        print_table(output, args.average)
-        return 0
-
-    try:
+    if (output / "manifest.json").exists():  # resume, or only print a complete run
+        store = _open_store(output, config, args.overwrite)
+        if store.expected_batches() == len(store.completed_batches()):
+            print(f"{output} is complete; printing its table", file=sys.stderr)
+            print_table(output, args.average)
+            return 0
+    try:  # before a new store is created, so a bad model or data argument leaves nothing behind
         model, dataset = _load_model_and_data(config, device)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         raise SystemExit(f"error: {exc}") from None
+    store = _open_store(output, config, args.overwrite)
     selection = select_correct(model, dataset, args.num_images, args.batch_size)
     try:
         store.write_selection(selection.to_json())
@@ -229,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     num_batches = -(-len(selection.positions) // args.batch_size)
     shard_index, shard_count = args.shard
     mine = [b for b in range(num_batches) if b % shard_count == shard_index]
-    todo = [b for b in mine if b not in set(store.completed_batches())]
+    stored = set(store.completed_batches())
+    todo = [b for b in mine if b not in stored]
     offsets = None
     if args.targeted:
         offsets = args.offsets or list(default_target_offsets(getattr(dataset, "num_classes", 1000)))

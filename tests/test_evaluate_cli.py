@@ -242,6 +242,14 @@ def test_bad_attack_option_fails_before_any_work(tmp_path, paths, option, fragme
     assert not (tmp_path / "store").exists()
 
 
+def test_model_without_weights_needs_explicit_choice(tmp_path, paths):
+    args = _args(paths, tmp_path / "store")
+    del args[args.index("--weights") : args.index("--weights") + 2]
+    with pytest.raises(SystemExit, match="no built-in weights: pass --weights PATH"):
+        main(args)
+    assert not (tmp_path / "store").exists()  # a failed start leaves no store behind
+
+
 def test_unknown_attack_is_a_clear_error(tmp_path, paths):
     with pytest.raises(SystemExit, match="unknown attack 'nope'; available: gse"):
         main(_args(paths, tmp_path / "store", "--attack", "nope"))
