@@ -221,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError) as exc:  # unknown attack, bad --option name or value
         raise SystemExit(f"error: {exc}") from None
     output = Path(args.output or f"runs/{args.dataset}-{args.model}-{args.attack}-{config['mode']}")
+    store = None
     if (output / "manifest.json").exists():  # resume, or only print a complete run
         store = _open_store(output, config, args.overwrite)
         if store.expected_batches() == len(store.completed_batches()):
@@ -231,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         model, dataset = _load_model_and_data(config, device)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         raise SystemExit(f"error: {exc}") from None
-    store = _open_store(output, config, args.overwrite)
+    if store is None:
+        store = _open_store(output, config, args.overwrite)
     selection = select_correct(model, dataset, args.num_images, args.batch_size)
     try:
         store.write_selection(selection.to_json())
