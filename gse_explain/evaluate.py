@@ -23,10 +23,9 @@ from tqdm.auto import tqdm
 from . import __version__
 from .attacks import get_attack, list_attacks
 from .evaluation.protocol import Selection, attack_batch, default_target_offsets, load_images, select_correct
+from .evaluation.rebuild import CIFAR_DATASETS, load_model_and_data
 from .evaluation.store import ResultStore, StoreError, load_results
 from .evaluation.tables import targeted_table, untargeted_table
-
-CIFAR_DATASETS = ("cifar10", "cifar10_npz")
 
 
 def _parse_shard(text: str) -> tuple[int, int]:
@@ -154,27 +153,8 @@ def _versions() -> dict:
 
 
 def _load_model_and_data(config: dict, device: str):
-    from .data import load_dataset
-    from .models import create_model, model_info
-
-    if config["weights"] is None and model_info(config["model"]).default_weights is None:
-        raise ValueError(
-            f"model {config['model']!r} has no built-in weights: pass --weights PATH (a weights file), "
-            "--weights DEFAULT (torchvision models, downloads) or --weights random (an untrained model)"
-        )
-    model_kwargs = {} if config["normalization"] is None else {"normalization": config["normalization"]}
-    model = create_model(config["model"], weights=config["weights"], device=device, **model_kwargs)
-    data_kwargs: dict = {}
-    if config["dataset"] not in CIFAR_DATASETS:
-        data_kwargs["size"] = config["image_size"] or tuple(model_info(config["model"]).input_size[1:])
-    if config["dataset"] == "imagenet_val" and config["index_file"]:
-        data_kwargs["index_file"] = config["index_file"]
-    if config["dataset"] == "folder" and config["labels_csv"]:
-        data_kwargs["labels_csv"] = config["labels_csv"]
-    if config["dataset"] == "cifar10":
-        data_kwargs["download"] = config.get("download", False)
-    dataset = load_dataset(config["dataset"], root=config["data_root"], **data_kwargs)
-    return model, dataset
+    # Shared with the analysis layer, which rebuilds the model of a stored run the same way.
+    return load_model_and_data(config, device)
 
 
 def print_table(path: Path, average: str = "successful", out=None) -> None:

@@ -10,6 +10,7 @@ from .protocol import (
     predict,
     select_correct,
 )
+from .rebuild import load_model_and_data, load_run_dataset, load_run_model
 from .store import ResultStore, RunResults, StoreError, StoreMismatchError, load_results
 from .summary import summarize, summarize_targeted, summarize_untargeted
 from .tables import targeted_table, untargeted_table
@@ -26,7 +27,10 @@ __all__ = [
     "attack_batch",
     "default_target_offsets",
     "example_metrics",
+    "load_model_and_data",
     "load_results",
+    "load_run_dataset",
+    "load_run_model",
     "predict",
     "select_correct",
     "summarize",

@@ -1,0 +1,167 @@
+"""CAM–perturbation alignment: how much of the perturbation's energy lies where the model looks.
+
+For a class activation map M (H, W) and a perturbation δ (C, H, W)::
+
+    region_q  = the pixels with M ≥ τ_q, τ_q = the k-th largest value of M, k = ⌈q/100 · H·W⌉
+    alignment = Σ_{(h,w) ∈ region_q} Σ_c δ²_{c,h,w}  /  Σ δ²
+
+i.e. the share of the perturbation's squared ℓ2 norm ("energy") inside the top-q % CAM region. Ties at τ_q
+are all included, so the region can be larger than q % (flat maps, e.g. the zeros of Grad-CAM); the
+region's actual pixel share is reported beside the score as ``region_fraction``, which is also what a
+perturbation spread uniformly over the image would score (the chance level).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ._inputs import image_batch, percentile_list
+from ._runs import base_columns, column_tensor, iter_row_batches, long_format, named_runs, open_run, run_label, run_model
+from .aggregate import summarize_groups
+from .cam import class_activation_maps
+
+__all__ = ["CAM_CLASSES", "DEFAULT_TOP_PERCENTS", "cam_alignment", "cam_alignment_curves", "cam_alignment_table",
+           "top_cam_region"]
+
+DEFAULT_TOP_PERCENTS = (10, 20, 30, 40, 50)
+CAM_CLASSES = ("label", "target")
+
+
+def _cam_batch(cam, name: str = "cam") -> torch.Tensor:
+    if isinstance(cam, np.ndarray):
+        cam = torch.from_numpy(cam)
+    if not isinstance(cam, torch.Tensor) or cam.dim() != 3:
+        shape = tuple(cam.shape) if isinstance(cam, torch.Tensor) else type(cam).__name__
+        raise ValueError(f"{name} must be a (B, H, W) map; got {shape}")
+    return cam
+
+
+def top_cam_region(cam, top_percent: float) -> torch.Tensor:
+    """Boolean (B, H, W) mask of the top-``top_percent`` % pixels of each (B, H, W) map (ties included)."""
+    cam = _cam_batch(cam)
+    (top_percent,) = percentile_list([top_percent], "top_percent")
+    flat = cam.detach().flatten(1)
+    k = max(1, math.ceil(top_percent / 100 * flat.shape[1]))
+    threshold = flat.topk(k, dim=1).values[:, -1:]
+    return (flat >= threshold).view_as(cam)
+
+
+def cam_alignment(cam, delta, top_percent: float = 20.0) -> torch.Tensor:
+    """Share of each perturbation's energy inside the top-q % region of its CAM.
+
+    Args:
+        cam: (B, H, W) maps (any scale; only the order of values matters), e.g. from
+            :func:`~gse_explain.analysis.class_activation_maps`.
+        delta: (B, C, H, W) perturbations with the same B, H, W.
+        top_percent: q in (0, 100].
+
+    Returns:
+        float64 (B,) in [0, 1]; NaN for a zero perturbation.
+    """
+    cam = _cam_batch(cam)
+    delta = image_batch(delta, "delta")
+    if (cam.shape[0], *cam.shape[1:]) != (delta.shape[0], *delta.shape[2:]):
+        raise ValueError(
+            f"cam {tuple(cam.shape)} and delta {tuple(delta.shape)} must agree in batch size and H × W "
+            "(upsample the CAM to the image size first)"
+        )
+    region = top_cam_region(cam, top_percent).to(delta.device)
+    energy = delta.detach().double().square().sum(dim=1)
+    return (energy * region).flatten(1).sum(dim=1) / energy.flatten(1).sum(dim=1)
+
+
+def cam_alignment_table(
+    run,
+    model=None,
+    *,
+    top_percents=DEFAULT_TOP_PERCENTS,
+    cam_class: str = "label",
+    method: str = "auto",
+    target_layer=None,
+    successful_only: bool = False,
+    attack: str | None = None,
+    device="cpu",
+) -> pd.DataFrame:
+    """CAM alignment of every stored row with ‖δ‖₂ > 0, in tidy (long) form.
+
+    The CAM is computed on the clean image (as the paper's figures) for ``cam_class``: ``"label"`` (the
+    true class, default, as the paper) or ``"target"`` (the stored target; targeted runs only), with
+    :func:`~gse_explain.analysis.class_activation_maps` (``method``, ``target_layer``).
+
+    Returns:
+        One row per (example row, q): ``attack``, ``batch``, ``image``, ``example``, ``label``, ``target``,
+        ``offset``, ``success``, ``l2``, ``top_percent``, ``region_fraction`` (pixel share of the region:
+        the chance level) and ``energy_share`` (the alignment).
+    """
+    run = open_run(run)
+    values = percentile_list(top_percents, "top_percents")
+    if cam_class not in CAM_CLASSES:
+        raise ValueError(f"cam_class must be one of {CAM_CLASSES}; got {cam_class!r}")
+    if cam_class == "target" and not run.config.get("targeted"):
+        raise ValueError(f"cam_class='target' needs a targeted run; {run.store.path} is untargeted")
+    model = run_model(run, model, device)
+    name = run_label(run) if attack is None else attack
+    parts = []
+    for rows in iter_row_batches(run, successful_only=successful_only):
+        image_index = column_tensor(rows.records, "image")
+        if cam_class == "label":  # one map per clean image, shared by all its target rows
+            labels = torch.zeros(rows.clean_images.shape[0], dtype=torch.int64)
+            labels[image_index] = column_tensor(rows.records, "label")
+            used = torch.unique(image_index)
+            maps = torch.zeros(rows.clean_images.shape[0], *rows.clean_images.shape[2:])
+            maps[used] = class_activation_maps(model, rows.clean_images[used], labels[used], method=method,
+                                               target_layer=target_layer)
+            maps = maps[image_index]
+        else:
+            maps = class_activation_maps(model, rows.clean, column_tensor(rows.records, "target"), method=method,
+                                         target_layer=target_layer)
+        delta = rows.delta
+        share = np.stack([cam_alignment(maps, delta, q).numpy() for q in values], axis=1)
+        fraction = np.stack([top_cam_region(maps, q).flatten(1).double().mean(dim=1).numpy() for q in values], axis=1)
+        base = base_columns(rows.records, name)
+        table = long_format(base, "top_percent", values, "energy_share", share)
+        table.insert(len(table.columns) - 1, "region_fraction", fraction.reshape(-1))
+        parts.append(table)
+    if not parts:
+        columns = [*base_columns(run.records.head(0), name).columns, "top_percent", "region_fraction", "energy_share"]
+        return pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True)
+
+
+def cam_alignment_curves(
+    runs,
+    model=None,
+    *,
+    top_percents=DEFAULT_TOP_PERCENTS,
+    cam_class: str = "label",
+    method: str = "auto",
+    target_layer=None,
+    successful_only: bool = False,
+    level: float = 0.95,
+    band: str = "t",
+    n_boot: int = 2000,
+    seed: int = 0,
+    device="cpu",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """CAM alignment of several runs: ``(per_example_table, summary)``.
+
+    ``summary`` has one row per (attack, top_percent): ``n``, ``mean``, ``std``, ``band_low``, ``band_high``
+    of ``energy_share`` (see :func:`~gse_explain.analysis.aggregate_curves`), plus ``chance`` (the mean
+    ``region_fraction``, what a uniformly spread perturbation would score).
+    """
+    cache: dict = {}
+    tables = [
+        cam_alignment_table(run, run_model(run, model, device, cache), top_percents=top_percents, cam_class=cam_class,
+                            method=method, target_layer=target_layer, successful_only=successful_only, attack=name)
+        for name, run in named_runs(runs).items()
+    ]
+    table = pd.concat(tables, ignore_index=True)
+    summary = summarize_groups(table, ["attack", "top_percent"], "energy_share", level=level, method=band,
+                               n_boot=n_boot, seed=seed)
+    chance = table.groupby(["attack", "top_percent"], sort=False)["region_fraction"].mean()
+    summary["chance"] = [chance[(a, q)] for a, q in zip(summary["attack"], summary["top_percent"])]
+    return table, summary

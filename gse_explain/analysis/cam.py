@@ -1,0 +1,370 @@
+"""Class activation maps: the original CAM (Zhou et al. 2016) and Grad-CAM (Selvaraju et al. 2017).
+
+Both are computed on a *target layer* whose activation A (B, K, h, w) is captured by a forward hook that
+exists only while a map is being computed (or inside a ``with extractor:`` block): it is removed in all
+cases, also when the model raises, so an extractor never leaves hooks on a model used elsewhere (e.g. by
+an attack). Grad-CAM needs ∂score/∂A; it is obtained with ``torch.autograd.grad`` on the captured
+activation rather than with a module backward hook, which PyTorch rejects after in-place operations such
+as torchvision's ``ReLU(inplace=True)``.
+
+- :class:`ClassActivationMap`: for models ending in global average pooling + one linear layer (CIFAR
+  ResNets, torchvision ResNet-50, EfficientNet-Lite0): CAM_b = Σ_k W[c_b, k] · A_k, without the bias (as in
+  the paper's code). The feature layer and the linear layer are found automatically, through the
+  :class:`~gse_explain.models.NormalizedModel` wrapper, and the head is checked numerically on every call
+  (logits = W · mean_hw(A) + b).
+- :class:`GradCAM`: our own implementation of Grad-CAM, ReLU(Σ_k α_k A_k) with α_k the spatial mean of
+  ∂Z_c/∂A_k, for any layer. Default layers: torchvision VGG ``features`` (the paper's VGG backbone),
+  torchvision ViT ``encoder.layers[-1].ln_1`` (the input of the last attention block; the final block's
+  output tokens other than the class token get no gradient) with :func:`vit_token_reshape`, and the CAM
+  feature layer of GAP models.
+
+Post-processing (both): the raw (B, h, w) map is upsampled **bilinearly** (``align_corners=False``; or
+bicubically with ``interpolation="bicubic"``) to the input's H × W, then min–max normalised **per image** to
+[0, 1] and clamped (bicubic overshoot). A constant map becomes all zeros. The GSE code normalises over the
+whole batch (spec §C.8 [oddity]), which makes one image's map depend on the others; per-image is used here.
+
+Classes: the paper uses the *true* label of the clean image; any class per image may be passed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+from ..attacks.base import frozen_model, model_device
+from ..models.cifar_resnet import CifarResNet
+from ..models.normalization import NormalizedModel
+from ._inputs import check_logits, class_vector, image_batch
+
+__all__ = [
+    "CAMExtractor",
+    "ClassActivationMap",
+    "GradCAM",
+    "class_activation_maps",
+    "find_gap_linear_head",
+    "default_gradcam_layer",
+    "vit_token_reshape",
+]
+
+INTERPOLATIONS = ("bilinear", "bicubic")
+
+
+def _network(model: nn.Module) -> nn.Module:
+    """The network inside a NormalizedModel wrapper (the model itself otherwise)."""
+    return model.model if isinstance(model, NormalizedModel) else model
+
+
+def _resolve_layer(model: nn.Module, layer, what: str) -> nn.Module:
+    """A submodule of ``model`` given as a module or a dotted name (relative to the wrapped network or the model)."""
+    if isinstance(layer, str):
+        for root in (_network(model), model):
+            try:
+                return root.get_submodule(layer)
+            except AttributeError:
+                continue
+        raise ValueError(f"{what} {layer!r} is not a submodule of the model (names are relative to the network inside the wrapper)")
+    if not isinstance(layer, nn.Module):
+        raise TypeError(f"{what} must be an nn.Module of the model or its dotted name; got {type(layer).__name__}")
+    if not any(module is layer for module in model.modules()):
+        raise ValueError(f"{what} {type(layer).__name__} is not a submodule of the model")
+    return layer
+
+
+def _is_global_pool(module: nn.Module) -> bool:
+    return isinstance(module, nn.AdaptiveAvgPool2d) and module.output_size in (1, (1, 1))
+
+
+def find_gap_linear_head(model: nn.Module):
+    """``(feature_layer, capture, linear)`` of a model ending in global average pooling + linear, or None.
+
+    ``capture`` says whether the class activation features are the layer's ``"output"`` (CIFAR ResNet:
+    ``layer3``) or its ``"input"`` (the ``AdaptiveAvgPool2d(1)`` module of torchvision ResNets and
+    EfficientNet, whose input is the last feature map). The head is verified numerically when used.
+    """
+    net = _network(model)
+    if isinstance(net, CifarResNet):  # pools with .mean() in forward, so there is no pooling module to hook
+        return net.layer3, "output", net.linear
+    pools = [m for m in net.modules() if _is_global_pool(m)]
+    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    if not pools or not linears:
+        return None
+    return pools[-1], "input", linears[-1]
+
+
+def vit_token_reshape(tokens: torch.Tensor, grid: tuple[int, int] | None = None) -> torch.Tensor:
+    """ViT tokens (B, 1 + h·w, D) → feature map (B, D, h, w): drop the class token (first), lay the rest on the grid.
+
+    ``grid`` defaults to the square root of the number of patch tokens (196 → 14 × 14 for ViT-B/16 at 224).
+    """
+    if tokens.dim() != 3:
+        raise ValueError(f"ViT tokens must have shape (B, 1 + h*w, D); got {tuple(tokens.shape)}")
+    patches = tokens[:, 1:, :]
+    count = patches.shape[1]
+    if grid is None:
+        side = math.isqrt(count)
+        if side * side != count:
+            raise ValueError(f"{count} patch tokens (after the class token) do not form a square grid; pass grid=(h, w)")
+        grid = (side, side)
+    if grid[0] * grid[1] != count:
+        raise ValueError(f"grid {grid} does not hold the {count} patch tokens")
+    return patches.reshape(tokens.shape[0], grid[0], grid[1], tokens.shape[2]).permute(0, 3, 1, 2)
+
+
+def default_gradcam_layer(model: nn.Module):
+    """``(layer, capture, reshape)`` Grad-CAM uses when no layer is given, or None for unknown architectures."""
+    net = _network(model)
+    if isinstance(net, torchvision.models.VGG):
+        return net.features, "output", None
+    if isinstance(net, torchvision.models.VisionTransformer):
+        return net.encoder.layers[-1].ln_1, "output", vit_token_reshape
+    head = find_gap_linear_head(model)
+    if head is not None:
+        return head[0], head[1], None
+    return None
+
+
+class CAMExtractor:
+    """Base class: owns the hook on the target layer and the post-processing; subclasses build raw maps.
+
+    Use it directly (hooks live only during each call) or as a context manager (hooks live for the block,
+    and are removed on exit even after an error)::
+
+        with GradCAM(model) as cam:
+            maps = cam(images, labels)          # (B, H, W) in [0, 1]
+
+    Args:
+        model: classifier taking [0, 1] images (B, C, H, W) and returning logits (B, K). Run in eval mode
+            without parameter gradients; its mode and ``requires_grad`` flags are restored.
+        target_layer: module (or dotted name relative to the wrapped network) whose activation is used.
+        capture: ``"output"`` (the layer's output) or ``"input"`` (its first positional input).
+        reshape: maps the captured tensor to (B, K, h, w) (e.g. :func:`vit_token_reshape`); None for a
+            tensor that already has that shape.
+        interpolation: ``"bilinear"`` (default) or ``"bicubic"`` upsampling to the input size.
+    """
+
+    needs_gradient = False
+
+    def __init__(self, model: nn.Module, target_layer, *, capture: str = "output",
+                 reshape: Callable[[torch.Tensor], torch.Tensor] | None = None, interpolation: str = "bilinear"):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+        if capture not in ("output", "input"):
+            raise ValueError(f"capture must be 'output' or 'input'; got {capture!r}")
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(f"interpolation must be one of {INTERPOLATIONS}; got {interpolation!r}")
+        self.model = model
+        self.target_layer = _resolve_layer(model, target_layer, "target_layer")
+        self.capture = capture
+        self.reshape = reshape
+        self.interpolation = interpolation
+        self._handles: list = []
+        self._activation: torch.Tensor | None = None
+        self._calls = 0
+
+    # -- hook lifecycle -----------------------------------------------------------------------------
+    @property
+    def hooks_registered(self) -> bool:
+        return bool(self._handles)
+
+    def _save(self, tensor) -> None:
+        self._calls += 1
+        self._activation = tensor
+
+    def register_hooks(self) -> None:
+        if self._handles:
+            return
+        if self.capture == "output":
+            handle = self.target_layer.register_forward_hook(lambda module, args, output: self._save(output))
+        else:
+            handle = self.target_layer.register_forward_pre_hook(lambda module, args: self._save(args[0]))
+        self._handles.append(handle)
+
+    def remove_hooks(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        self._activation = None
+
+    def __enter__(self) -> "CAMExtractor":
+        self.register_hooks()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove_hooks()
+
+    @contextlib.contextmanager
+    def _hooked(self) -> Iterator[None]:
+        owned = not self._handles  # inside a ``with`` block the block owns the hooks
+        self.register_hooks()
+        try:
+            yield
+        finally:
+            self._activation = None  # never keep a batch's activations (and graph) alive
+            if owned:
+                self.remove_hooks()
+
+    # -- computation --------------------------------------------------------------------------------
+    def _build(self, activation: torch.Tensor, captured: torch.Tensor, logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def raw_maps(self, images: torch.Tensor, classes) -> torch.Tensor:
+        """Un-normalised maps at the layer's resolution: (B, h, w) float on the images' device."""
+        images = image_batch(images)
+        classes = class_vector(classes, images.shape[0], "classes")
+        device = model_device(self.model, images.device)
+        grad_mode = torch.enable_grad() if self.needs_gradient else torch.no_grad()
+        with frozen_model(self.model), self._hooked(), grad_mode:
+            # With frozen parameters, a grad-requiring input is what puts the activation on the graph.
+            inputs = images.detach().to(device).clone().requires_grad_(self.needs_gradient)
+            self._calls, self._activation = 0, None
+            logits = self.model(inputs)
+            check_logits(logits, images.shape[0])
+            classes = class_vector(classes, images.shape[0], "classes", logits.shape[1]).to(device)
+            if self._calls != 1:
+                raise ValueError(
+                    f"target layer {type(self.target_layer).__name__} ran {self._calls} times in one forward pass; "
+                    "choose a layer that runs exactly once"
+                )
+            captured = self._activation
+            activation = self.reshape(captured) if self.reshape is not None else captured
+            if not isinstance(activation, torch.Tensor) or activation.dim() != 4 or activation.shape[0] != images.shape[0]:
+                shape = tuple(activation.shape) if isinstance(activation, torch.Tensor) else type(activation).__name__
+                raise ValueError(
+                    f"the target layer's activation must be (B, K, h, w) = ({images.shape[0]}, K, h, w); got {shape} "
+                    "(pass reshape=... for token layouts, e.g. vit_token_reshape)"
+                )
+            maps = self._build(activation, captured, logits, classes)
+        return maps.detach().float().to(images.device)
+
+    def __call__(self, images: torch.Tensor, classes) -> torch.Tensor:
+        """(B, H, W) maps in [0, 1] at the input's size, one per image for ``classes`` (an int or B ints)."""
+        images = image_batch(images)
+        return upsample_and_normalize(self.raw_maps(images, classes), images.shape[-2:], self.interpolation)
+
+
+class ClassActivationMap(CAMExtractor):
+    """Original CAM, Σ_k W[c, k] A_k (no bias), for models ending in global average pooling + linear.
+
+    Args:
+        model: see :class:`CAMExtractor`.
+        feature_layer, linear: override the automatically found feature layer (its output is used) and
+            final linear layer; give both or neither.
+        interpolation: ``"bilinear"`` (default) or ``"bicubic"``.
+
+    Raises:
+        ValueError: the model has no such head (use :class:`GradCAM` with a ``target_layer``).
+    """
+
+    def __init__(self, model: nn.Module, feature_layer=None, linear=None, *, interpolation: str = "bilinear"):
+        if (feature_layer is None) != (linear is None):
+            raise ValueError("pass both feature_layer and linear, or neither (both are then found automatically)")
+        if feature_layer is None:
+            head = find_gap_linear_head(model)
+            if head is None:
+                raise ValueError(
+                    f"{type(_network(model)).__name__} does not end in global average pooling + a linear layer, so the "
+                    "original CAM does not apply; use GradCAM(model, target_layer=...) (VGG and ViT have default "
+                    "layers) or pass feature_layer= and linear= explicitly"
+                )
+            feature_layer, capture, linear = head
+        else:
+            capture = "output"
+        linear = _resolve_layer(model, linear, "linear")
+        if not isinstance(linear, nn.Linear):
+            raise TypeError(f"linear must be an nn.Linear; got {type(linear).__name__}")
+        super().__init__(model, feature_layer, capture=capture, interpolation=interpolation)
+        self.linear = linear
+
+    def _build(self, activation, captured, logits, classes):
+        weight = self.linear.weight
+        if weight.shape[1] != activation.shape[1]:
+            raise ValueError(
+                f"the linear layer takes {weight.shape[1]} features but the feature map has {activation.shape[1]} "
+                "channels: the model does not end in global average pooling + this linear layer"
+            )
+        pooled_logits = activation.mean(dim=(2, 3)) @ weight.t()
+        if self.linear.bias is not None:
+            pooled_logits = pooled_logits + self.linear.bias
+        tolerance = 1e-4 * (1.0 + logits.abs().max())
+        if pooled_logits.shape != logits.shape or (pooled_logits - logits).abs().max() > tolerance:
+            raise ValueError(
+                "the logits are not linear(global_average_pool(feature map)) for the chosen layers, so the original "
+                "CAM does not apply; use GradCAM(model, target_layer=...) or pass the right feature_layer and linear"
+            )
+        return torch.einsum("bk,bkhw->bhw", weight[classes], activation)
+
+
+class GradCAM(CAMExtractor):
+    """Grad-CAM: ReLU(Σ_k α_k A_k), α_k = mean over (h, w) of ∂Z_c/∂A_k (Selvaraju et al.; our implementation).
+
+    Args:
+        model: see :class:`CAMExtractor`.
+        target_layer: module or dotted name; default: :func:`default_gradcam_layer` (VGG ``features``, ViT
+            ``encoder.layers[-1].ln_1`` with token reshape, the last feature map of GAP models).
+        reshape: for a custom token layer, e.g. :func:`vit_token_reshape` (set automatically for the ViT default).
+        capture, interpolation: see :class:`CAMExtractor`.
+
+    Raises:
+        ValueError: no ``target_layer`` and an architecture without a known default.
+    """
+
+    needs_gradient = True
+
+    def __init__(self, model: nn.Module, target_layer=None, *, reshape=None, capture: str = "output",
+                 interpolation: str = "bilinear"):
+        if target_layer is None:
+            default = default_gradcam_layer(model)
+            if default is None:
+                raise ValueError(
+                    f"no default Grad-CAM layer is known for {type(_network(model)).__name__}: pass "
+                    "target_layer=<module or dotted name> (typically the last convolutional block)"
+                )
+            target_layer, capture, default_reshape = default
+            reshape = default_reshape if reshape is None else reshape
+        super().__init__(model, target_layer, capture=capture, reshape=reshape, interpolation=interpolation)
+
+    def _build(self, activation, captured, logits, classes):
+        score = logits.gather(1, classes[:, None]).sum()  # per-sample: row b depends on input b only
+        (grad,) = torch.autograd.grad(score, captured)
+        grad = self.reshape(grad) if self.reshape is not None else grad
+        weights = grad.mean(dim=(2, 3))
+        return F.relu(torch.einsum("bk,bkhw->bhw", weights, activation))
+
+
+def upsample_and_normalize(maps: torch.Tensor, size, interpolation: str = "bilinear") -> torch.Tensor:
+    """(B, h, w) raw maps → (B, H, W) in [0, 1]: upsample, then per-image min–max (constant maps → 0), clamp."""
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"interpolation must be one of {INTERPOLATIONS}; got {interpolation!r}")
+    up = F.interpolate(maps[:, None].float(), size=tuple(size), mode=interpolation, align_corners=False)[:, 0]
+    low = up.amin(dim=(1, 2), keepdim=True)
+    span = up.amax(dim=(1, 2), keepdim=True) - low
+    normalized = torch.where(span > 0, (up - low) / span.clamp_min(torch.finfo(up.dtype).tiny), torch.zeros_like(up))
+    return normalized.clamp(0.0, 1.0)
+
+
+def class_activation_maps(model: nn.Module, images: torch.Tensor, classes, *, method: str = "auto", target_layer=None,
+                          interpolation: str = "bilinear") -> torch.Tensor:
+    """(B, H, W) class activation maps in [0, 1] for (B, C, H, W) images in [0, 1].
+
+    Args:
+        classes: an int or B ints (the paper: the true labels).
+        method: ``"cam"`` (:class:`ClassActivationMap`), ``"gradcam"`` (:class:`GradCAM`) or ``"auto"``: CAM
+            when the model ends in global average pooling + linear and no ``target_layer`` is given,
+            Grad-CAM otherwise (with ``target_layer`` or the architecture's default layer).
+        target_layer: Grad-CAM layer (module or dotted name).
+    """
+    if method not in ("auto", "cam", "gradcam"):
+        raise ValueError(f"method must be 'auto', 'cam' or 'gradcam'; got {method!r}")
+    if method == "cam" or (method == "auto" and target_layer is None and find_gap_linear_head(model) is not None):
+        if target_layer is not None:
+            raise ValueError("target_layer is for Grad-CAM; ClassActivationMap takes feature_layer= and linear=")
+        extractor: CAMExtractor = ClassActivationMap(model, interpolation=interpolation)
+    else:
+        extractor = GradCAM(model, target_layer, interpolation=interpolation)
+    return extractor(images, classes)
