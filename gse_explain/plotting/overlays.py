@@ -1,0 +1,198 @@
+"""Image panels for adversarial examples, like the GSE paper's Figures 3–4.
+
+Every function takes an optional ``ax`` (or ``axes``) to draw into and returns ``(fig, axes)``. Images are
+(C, H, W) or (H, W, C) arrays/tensors in [0, 1]; perturbations δ = x_adv − x are (C, H, W); maps (H, W).
+
+Panels: original, adversarial, perturbation (δ scaled symmetrically so that 0 is mid-grey; unchanged
+pixels are exactly that grey), perturbed-pixel mask (changed pixels black on white), cluster labels (one
+colour per 4-connected cluster, white background) and the CAM heat-map over the image (``jet``, as the
+paper's figures).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.colors import ListedColormap
+
+from ..distances import cluster_labels
+
+__all__ = [
+    "PANELS",
+    "perturbation_rgb",
+    "plot_examples",
+    "show_cam",
+    "show_clusters",
+    "show_image",
+    "show_mask",
+    "show_perturbation",
+]
+
+#: Panel names accepted by :func:`plot_examples`, in their default order.
+PANELS = ("original", "adversarial", "perturbation", "mask", "clusters", "cam")
+_TITLES = {"original": "original", "adversarial": "adversarial", "perturbation": "perturbation",
+           "mask": "perturbed pixels", "clusters": "clusters", "cam": "CAM"}
+
+
+def _numpy(array) -> np.ndarray:
+    if isinstance(array, torch.Tensor):
+        array = array.detach().cpu().numpy()
+    return np.asarray(array, dtype=np.float64)
+
+
+def _hwc(image, name: str) -> np.ndarray:
+    """(C, H, W) or (H, W, C) image → (H, W, C) with C in {1, 3}."""
+    image = _numpy(image)
+    if image.ndim == 2:
+        return image[..., None]
+    if image.ndim != 3:
+        raise ValueError(f"{name} must be one image (C, H, W) or (H, W, C); got shape {image.shape}")
+    if image.shape[0] in (1, 3):  # channels first, the library's layout (wins when both ends could be channels)
+        image = image.transpose(1, 2, 0)
+    if image.shape[-1] not in (1, 3):
+        raise ValueError(f"{name} must have 1 or 3 channels; got shape {image.shape}")
+    return image
+
+
+def _axis(ax):
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(2.2, 2.2))
+    return ax.figure, ax
+
+
+def _draw(ax, image: np.ndarray, title: str | None, **kwargs) -> None:
+    if image.shape[-1] == 1 and "cmap" not in kwargs:
+        kwargs["cmap"] = "gray"
+    ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, interpolation="nearest", **kwargs)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
+def show_image(image, ax=None, title: str | None = None):
+    """Draw an image in [0, 1] (values outside are clipped)."""
+    fig, ax = _axis(ax)
+    _draw(ax, np.clip(_hwc(image, "image"), 0, 1), title, vmin=0, vmax=1)
+    return fig, ax
+
+
+def perturbation_rgb(delta) -> np.ndarray:
+    """δ (C, H, W) → displayable (H, W, C) in [0, 1]: 0.5 + δ / (2 max|δ|), so unchanged pixels are mid-grey."""
+    delta = _hwc(delta, "delta")
+    scale = np.abs(delta).max()
+    return 0.5 + delta / (2 * scale) if scale > 0 else np.full_like(delta, 0.5)
+
+
+def show_perturbation(delta, ax=None, title: str | None = None):
+    """Draw δ with a symmetric scale (mid-grey = no change, brighter/darker = up/down per channel)."""
+    fig, ax = _axis(ax)
+    _draw(ax, perturbation_rgb(delta), title, vmin=0, vmax=1)
+    return fig, ax
+
+
+def _changed(delta) -> np.ndarray:
+    return (_hwc(delta, "delta") != 0).any(axis=-1)
+
+
+def show_mask(delta, ax=None, title: str | None = None):
+    """Draw the perturbed-pixel mask of δ (C, H, W): changed pixels (any channel) black, others white."""
+    fig, ax = _axis(ax)
+    _draw(ax, (~_changed(delta)).astype(float)[..., None], title, cmap="gray", vmin=0, vmax=1)
+    return fig, ax
+
+
+def show_clusters(delta, ax=None, title: str | None = None):
+    """Draw the 4-connected clusters of δ's changed pixels, one colour each, on white."""
+    fig, ax = _axis(ax)
+    labels, count = cluster_labels(_changed(delta))
+    colours = plt.get_cmap("tab20")(np.arange(max(count, 1)) % 20)
+    cmap = ListedColormap(np.vstack([[1.0, 1.0, 1.0, 1.0], colours]))
+    _draw(ax, labels[..., None].astype(float), title, cmap=cmap, vmin=-0.5, vmax=max(count, 1) + 0.5)
+    return fig, ax
+
+
+def show_cam(image, cam, ax=None, title: str | None = None, alpha: float = 0.5, cmap: str = "jet"):
+    """Draw a (H, W) CAM in [0, 1] as a heat-map over the image (same H × W)."""
+    fig, ax = _axis(ax)
+    picture = _hwc(image, "image")
+    cam = _numpy(cam)
+    if cam.shape != picture.shape[:2]:
+        raise ValueError(f"cam {cam.shape} must have the image's height and width {picture.shape[:2]}")
+    _draw(ax, np.clip(picture, 0, 1), title, vmin=0, vmax=1)
+    ax.imshow(cam, cmap=cmap, alpha=alpha, vmin=0, vmax=1, interpolation="bilinear")
+    return fig, ax
+
+
+def plot_examples(
+    clean,
+    adversarial,
+    cams=None,
+    *,
+    panels: Sequence[str] = PANELS,
+    row_labels: Sequence[str] | None = None,
+    axes=None,
+    panel_size: float = 1.8,
+):
+    """A grid of panels: one row per example (or per attack on the same image), one column per panel.
+
+    Args:
+        clean, adversarial: (N, C, H, W) images in [0, 1] (rows; repeat the clean image to compare attacks).
+        cams: (N, H, W) maps in [0, 1], needed for the ``"cam"`` panel (dropped from the default panels
+            when None).
+        panels: names from :data:`PANELS`, in column order.
+        row_labels: N strings written left of each row (e.g. attack names).
+        axes: an existing (N, len(panels)) array of axes to draw into.
+
+    Returns:
+        ``(fig, axes)`` with ``axes`` a 2-D (N, len(panels)) array.
+    """
+    clean, adversarial = _numpy(clean), _numpy(adversarial)
+    if clean.ndim != 4 or clean.shape != adversarial.shape:
+        raise ValueError(f"clean and adversarial must both be (N, C, H, W) with equal shapes; got {clean.shape} and {adversarial.shape}")
+    panels = list(panels)
+    if cams is None and tuple(panels) == PANELS:  # default panels without maps: leave the CAM column out
+        panels.remove("cam")
+    unknown = [p for p in panels if p not in PANELS]
+    if unknown or not panels:
+        raise ValueError(f"unknown panels {unknown}: choose from {PANELS}" if unknown else "panels must not be empty")
+    if "cam" in panels:
+        if cams is None:
+            raise ValueError("the 'cam' panel needs cams=(N, H, W) maps (e.g. from class_activation_maps)")
+        cams = _numpy(cams)
+        if cams.shape != (clean.shape[0], *clean.shape[2:]):
+            raise ValueError(f"cams must have shape (N, H, W) = {(clean.shape[0], *clean.shape[2:])}; got {cams.shape}")
+    rows, columns = clean.shape[0], len(panels)
+    if row_labels is not None and len(row_labels) != rows:
+        raise ValueError(f"row_labels must have {rows} entries, one per row; got {len(row_labels)}")
+    if axes is None:
+        fig, axes = plt.subplots(rows, columns, figsize=(panel_size * columns, panel_size * rows), squeeze=False)
+    else:
+        axes = np.asarray(axes, dtype=object).reshape(rows, columns) if np.size(axes) == rows * columns else None
+        if axes is None:
+            raise ValueError(f"axes must hold {rows} × {columns} axes")
+        fig = axes[0, 0].figure
+    for row in range(rows):
+        delta = adversarial[row] - clean[row]
+        for column, panel in enumerate(panels):
+            ax = axes[row, column]
+            title = _TITLES[panel] if row == 0 else None
+            if panel == "original":
+                show_image(clean[row], ax, title)
+            elif panel == "adversarial":
+                show_image(adversarial[row], ax, title)
+            elif panel == "perturbation":
+                show_perturbation(delta, ax, title)
+            elif panel == "mask":
+                show_mask(delta, ax, title)
+            elif panel == "clusters":
+                show_clusters(delta, ax, title)
+            else:
+                show_cam(clean[row], cams[row], ax, title)
+        if row_labels is not None:
+            axes[row, 0].set_ylabel(row_labels[row], fontsize=9)
+    fig.tight_layout()
+    return fig, axes
