@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy import ndimage
 
 from ..distances import changed_pixel_mask, cluster_labels
