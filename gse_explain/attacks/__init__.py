@@ -10,6 +10,8 @@ from typing import Callable
 
 from .base import AttackResult, check_attack_inputs, frozen_model
 from .gse import GSE_PRESETS, GSEConfig, gse, gse_config
+from .pgd0 import PGD0_PRESETS, PGD0Config, pgd0, pgd0_config
+from .sparse_rs import SPARSE_RS_PRESETS, SparseRSConfig, sparse_rs, sparse_rs_config
 
 __all__ = [
     "ATTACKS",
@@ -24,6 +26,14 @@ __all__ = [
     "gse_config",
     "list_attacks",
     "register_attack",
+    "PGD0_PRESETS",
+    "PGD0Config",
+    "pgd0",
+    "pgd0_config",
+    "SPARSE_RS_PRESETS",
+    "SparseRSConfig",
+    "sparse_rs",
+    "sparse_rs_config",
 ]
 
 
@@ -69,4 +79,13 @@ def list_attacks() -> list[str]:
 
 register_attack(
     "gse", gse, tuple(GSE_PRESETS), "GSE: group-wise sparse attack (1/2-quasinorm prox + projected Nesterov)", gse_config
+)
+register_attack(
+    "pgd0", pgd0, tuple(PGD0_PRESETS),
+    "PGD0: l0 PGD over k pixels with Croce-Hein box projection and random restarts", pgd0_config,
+)
+register_attack(
+    "sparse_rs", sparse_rs, tuple(SPARSE_RS_PRESETS),
+    "Sparse-RS: black-box random search over k pixels with colour-cube corners (forward passes only)",
+    sparse_rs_config,
 )

@@ -1,0 +1,298 @@
+"""Sparse-RS, ℓ0 pixel version (Croce et al. 2022, spec §B.5): black-box random search, forward passes only.
+
+"Sparse-RS: a versatile framework for query-efficient sparse black-box adversarial attacks" (AAAI 2022).
+Each image keeps a set M of exactly k perturbed pixels, each set to a corner of the colour cube {lo, hi}^C
+(canonical box: {-1, +1}^C). Per restart:
+
+    1. M ← k random pixels (per image), coloured with random corners; query the model (1 query).
+    2. For i = 1 .. n_queries − 1 (one query each, active images only):
+       k_i = max(⌊α(i)·k⌋, 1); candidate = current best with k_i random pixels of M restored to the clean
+       image and k_i random pixels outside M added with random corners (if k_i = 1 the new colour differs
+       from the pixel's current value); accept it if its loss is lower, or if it fools the model.
+       An image stops as soon as its accepted candidate fools the model.
+
+α(i) = alpha_init / f with f ∈ [1, 2, 4, 5, 6, 8, 10, 12, 15, 20] picked by ``bisect_left`` of
+⌊i / n_queries · 10000⌋ in [10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000] (spec §B.5).
+
+Loss (as the original): untargeted ``margin`` Z_y − max_{j≠y} Z_j (the original's default) or ``ce`` −CE(y);
+targeted CE(t) (the original forces CE when targeted; ``loss="margin"`` gives max_{j≠t} Z_j − Z_t).
+
+Query budget: every image sent through the model is one query, the first of each restart included; per
+image at most ``n_queries`` per restart and ``n_restarts · n_queries`` in total. The per-image counts are
+attached to the result as ``result.queries`` ((B,) int64; ``result.forward_passes`` is their sum). The model
+is never asked for a gradient (``gradient_passes == 0``). Successful images leave the working set at once.
+Failures are returned unchanged.
+
+Deviations from the GSE authors' code, and choices where paper/spec are silent:
+    * Colours: the port draws ``randint(0, 1)`` (always 0), so every pixel is black, and with k_i = 1 its
+      "must change colour" loop never ends on an already black pixel. We follow the original: uniformly random
+      corners of {lo, hi}^C, and for k_i = 1 (as the original's later versions) a colour different from the
+      pixel's current value, drawn directly from the corners that differ (uniform, no rejection loop).
+    * Positions: the port uses the same pixel positions for the whole batch. As the original, every image has
+      its own random pixel lists (M and its complement); the slots swapped at a query are drawn once per query
+      and shared, exactly as in the original, which makes each image's positions uniformly random.
+    * Loss: the port optimises −CE(y) untargeted; we use the original's margin default (``loss`` option).
+    * Stopping and acceptance use the argmax test of the project (``is_successful``); the original uses
+      margin ≤ 0 to stop and margin < −1e−6 to accept, which differ only on exact logit ties.
+    * No extra queries: the original also queries the clean batch and each restart's output (uncounted);
+      here every query is counted and success comes from the logits of the accepted candidates, which are
+      exactly the returned images (canonical coordinates).
+    * k = H·W leaves no pixel outside M to swap in: the candidate then re-colours k_i pixels of M instead.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .base import AttackResult, ModelCaller, check_attack_inputs, frozen_model, model_device
+from .losses import is_successful
+from .pixel_sparse import check_pixel_budget, random_corners
+
+__all__ = ["SparseRSConfig", "SPARSE_RS_PRESETS", "alpha_schedule", "sparse_rs", "sparse_rs_config"]
+
+_BREAKPOINTS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
+_FACTORS = (1, 2, 4, 5, 6, 8, 10, 12, 15, 20)
+_LOSSES = ("auto", "margin", "ce")
+
+
+@dataclass(frozen=True)
+class SparseRSConfig:
+    """Sparse-RS hyperparameters; defaults are the reference JSON's CIFAR-10 values (spec §B.5).
+
+    Attributes:
+        k: number of perturbed pixels per image (all channels of a pixel count once).
+        n_queries: query budget per image and restart (the first query of a restart included).
+        n_restarts: restarts; each runs only on images not fooled yet.
+        alpha_init: initial fraction α of the k pixels swapped per query, in (0, 1].
+        loss: ``"auto"`` (margin untargeted, CE targeted, as the original), ``"margin"`` or ``"ce"``.
+    """
+
+    k: int = 90
+    n_queries: int = 10000
+    n_restarts: int = 10
+    alpha_init: float = 0.8
+    loss: str = "auto"
+
+    def __post_init__(self) -> None:
+        checks = [
+            (isinstance(self.k, int) and self.k >= 1, f"k must be an integer ≥ 1 (pixels); got {self.k!r}"),
+            (isinstance(self.n_queries, int) and self.n_queries >= 1, f"n_queries must be an integer ≥ 1; got {self.n_queries!r}"),
+            (isinstance(self.n_restarts, int) and self.n_restarts >= 1, f"n_restarts must be an integer ≥ 1; got {self.n_restarts!r}"),
+            (0.0 < self.alpha_init <= 1.0, f"alpha_init must be in (0, 1]; got {self.alpha_init!r}"),
+            (self.loss in _LOSSES, f"loss must be one of {list(_LOSSES)}; got {self.loss!r}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"Sparse-RS option error: {message}")
+
+
+# The paper's settings (attackParams.json of the reference code; spec §B.5). Same for both modes.
+_COMMON = dict(n_queries=10000, n_restarts=10, alpha_init=0.8)
+SPARSE_RS_PRESETS: dict[str, dict[bool, dict[str, float]]] = {
+    "cifar10": {False: dict(k=90, **_COMMON), True: dict(k=90, **_COMMON)},
+    "imagenet": {False: dict(k=6600, **_COMMON), True: dict(k=6600, **_COMMON)},
+}
+
+
+def sparse_rs_config(preset: str | None = None, targeted: bool = False, **options) -> SparseRSConfig:
+    """Build a :class:`SparseRSConfig` from a preset name (``SPARSE_RS_PRESETS``) and explicit overrides."""
+    values: dict = {}
+    if preset is not None:
+        if preset not in SPARSE_RS_PRESETS:
+            raise ValueError(
+                f"unknown Sparse-RS preset {preset!r}; choose one of {sorted(SPARSE_RS_PRESETS)} or None"
+            )
+        values.update(SPARSE_RS_PRESETS[preset][bool(targeted)])
+    known = {f.name for f in dataclasses.fields(SparseRSConfig)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(f"unknown Sparse-RS option(s) {unknown}; valid options: {sorted(known)}")
+    values.update(options)
+    return SparseRSConfig(**values)
+
+
+def alpha_schedule(i: int, n_queries: int, alpha_init: float) -> float:
+    """α(i) for query index i of a restart with ``n_queries`` queries (spec §B.5)."""
+    return alpha_init / _FACTORS[bisect.bisect_left(_BREAKPOINTS, int(i / n_queries * 10000))]
+
+
+def sparse_rs(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    targeted: bool = False,
+    bounds: tuple[float, float] = (0.0, 1.0),
+    preset: str | None = None,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+    progress: bool = False,
+    **options,
+) -> AttackResult:
+    """Run Sparse-RS (ℓ0 pixels) on a batch; forward passes only.
+
+    Args:
+        model: maps images in ``bounds`` (B, C, H, W) to logits (B, K); only its outputs are used.
+        images: (B, C, H, W) float images inside ``bounds``; not modified.
+        labels: (B,) int64 target classes (targeted) or true classes (untargeted).
+        targeted: reach ``labels`` instead of leaving them.
+        bounds: the box (lo, hi) of valid images; perturbed pixels take values in {lo, hi} per channel.
+        preset: ``"cifar10"`` (k = 90) or ``"imagenet"`` (k = 6600); both 10 restarts × 10000 queries.
+        seed, generator: randomness; ``generator`` (CPU) wins, else one seeded with ``seed`` (default 0).
+        progress: tqdm bar over the queries of all restarts.
+        **options: any :class:`SparseRSConfig` field, overriding the preset.
+
+    Returns:
+        :class:`AttackResult` with an extra attribute ``queries`` ((B,) int64, queries used per image).
+        Adversarials differ from the images in at most k pixels; failures are returned unchanged.
+    """
+    config = sparse_rs_config(preset, targeted, **options)
+    bounds = check_attack_inputs(images, labels, bounds)
+    check_pixel_budget(config.k, images, "Sparse-RS")
+    if generator is None:
+        generator = torch.Generator().manual_seed(seed if seed is not None else 0)
+    loss = config.loss if config.loss != "auto" else ("ce" if targeted else "margin")
+    device = model_device(model, images.device)
+    x = images.detach().to(device).contiguous()
+    y = labels.detach().to(device=device, dtype=torch.long)
+    with frozen_model(model):
+        caller = ModelCaller(model, bounds, int(y.max().item()))
+        u = caller.to_canonical(x)
+        result = u.clone()
+        success = torch.zeros(x.shape[0], dtype=torch.bool, device=device)
+        queries = torch.zeros(x.shape[0], dtype=torch.long, device=device)
+        total = config.n_restarts * config.n_queries
+        with tqdm(total=total, desc="Sparse-RS queries", disable=not progress) as bar:
+            for restart in range(config.n_restarts):
+                index = torch.nonzero(~success).squeeze(1)
+                if index.numel() == 0:
+                    break
+                found, found_success, used = _single_run(
+                    caller, u[index], y[index], targeted, loss, config, generator, bar
+                )
+                result[index[found_success]] = found[found_success]
+                success[index] = found_success
+                queries[index] += used
+                bar.n = (restart + 1) * config.n_queries  # fooled images end a restart early
+                bar.set_postfix(success=f"{success.float().mean().item():.0%}")
+                bar.refresh()
+    adversarials = caller.from_canonical(x, result, u, bounds)
+    out = AttackResult(
+        adversarials=adversarials.to(images.device),
+        success=success.to(images.device),
+        forward_passes=caller.forward_passes,
+        gradient_passes=caller.gradient_passes,
+        model_calls=caller.calls,
+    )
+    out.queries = queries.to(images.device)
+    return out
+
+
+def _loss(logits: torch.Tensor, labels: torch.Tensor, targeted: bool, kind: str) -> torch.Tensor:
+    """(A,) loss to minimise: CE(t) / −CE(y) for ``"ce"``, the signed logit margin for ``"margin"``."""
+    if kind == "ce":
+        ce = F.cross_entropy(logits.float(), labels, reduction="none")
+        return ce if targeted else -ce
+    own = logits.gather(1, labels[:, None]).squeeze(1)
+    others = logits.masked_fill(F.one_hot(labels, logits.shape[1]).bool(), float("-inf")).amax(dim=1)
+    return (others - own if targeted else own - others).float()
+
+
+def _new_colours(current: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """(A, C, 1) random corners ∈ {-1, 1}^C that differ from ``current`` (A, C, 1) wherever it is a corner.
+
+    Uniform over the 2^C − 1 other corners (as rejection sampling would be), drawn without a loop: the new
+    corner is the current one with a uniformly random non-empty set of channels flipped.
+    """
+    batch, channels = current.shape[:2]
+    is_corner = (current.abs() == 1).all(dim=1).view(batch)
+    colours = random_corners((batch, channels, 1), generator, current.dtype, current.device)
+    if not is_corner.any():
+        return colours
+    if channels <= 62:
+        flips = torch.randint(1, 2**channels, (batch,), generator=generator)
+        flip_bits = (flips[:, None] >> torch.arange(channels)) & 1
+    else:  # 2^C − 1 is not an int64; a random non-empty flip set (all-zero draws flip channel 0)
+        flip_bits = torch.randint(0, 2, (batch, channels), generator=generator)
+        flip_bits[flip_bits.sum(dim=1) == 0, 0] = 1
+    flipped = current * (1 - 2 * flip_bits.to(device=current.device, dtype=current.dtype)).view(batch, channels, 1)
+    return torch.where(is_corner.view(batch, 1, 1), flipped, colours)
+
+
+def _single_run(caller, u, y, targeted, loss_kind, cfg: SparseRSConfig, generator, bar):
+    """One restart on canonical images u (A, C, H, W).
+
+    Returns (best images (A, C, H, W), success (A,), queries used (A,) int64).
+    """
+    batch, channels, height, width = u.shape
+    n_pixels, k = height * width, cfg.k
+    flat_u = u.reshape(batch, channels, n_pixels)
+    queries = torch.zeros(batch, dtype=torch.long, device=u.device)
+    success = torch.zeros(batch, dtype=torch.bool, device=u.device)
+
+    # lists[:, :k] = the pixels in M, lists[:, k:] = the others (one random permutation per image).
+    lists = torch.rand(batch, n_pixels, generator=generator).argsort(dim=1).to(u.device)
+    best = flat_u.clone()
+    best.scatter_(2, _expand(lists[:, :k], channels), random_corners((batch, channels, k), generator, u.dtype, u.device))
+    logits = caller.logits(best.view_as(u))
+    queries += 1
+    best_loss = _loss(logits, y, targeted, loss_kind)
+    success |= is_successful(logits, y, targeted)
+    result = flat_u.clone()
+    result[success] = best[success]
+
+    index = torch.nonzero(~success).squeeze(1)
+    ub, yb, bl, lb, ls = flat_u[index], y[index], best[index], best_loss[index], lists[index]
+    for i in range(1, cfg.n_queries):
+        if index.numel() == 0:
+            break
+        k_i = max(int(alpha_schedule(i, cfg.n_queries, cfg.alpha_init) * k), 1)
+        if n_pixels > k:
+            k_i = min(k_i, n_pixels - k)
+            out_slots = torch.randperm(k, generator=generator)[:k_i].to(u.device)
+            in_slots = (k + torch.randperm(n_pixels - k, generator=generator)[:k_i]).to(u.device)
+        else:  # every pixel is in M: re-colour k_i of them
+            out_slots = in_slots = torch.randperm(k, generator=generator)[:k_i].to(u.device)
+        out_pos = _expand(ls[:, out_slots], channels)
+        in_pos = _expand(ls[:, in_slots], channels)
+
+        candidate = bl.clone()
+        candidate.scatter_(2, out_pos, ub.gather(2, out_pos))
+        if k_i == 1:
+            colours = _new_colours(bl.gather(2, in_pos), generator)
+        else:
+            colours = random_corners((ub.shape[0], channels, k_i), generator, u.dtype, u.device)
+        candidate.scatter_(2, in_pos, colours)
+
+        logits = caller.logits(candidate.view(-1, channels, height, width))
+        queries[index] += 1
+        new_loss = _loss(logits, yb, targeted, loss_kind)
+        fooled = is_successful(logits, yb, targeted)
+        accept = (new_loss < lb) | fooled
+        bl = torch.where(accept.view(-1, 1, 1), candidate, bl)
+        lb = torch.where(accept, new_loss, lb)
+        if n_pixels > k:
+            swapped = ls.clone()
+            swapped[:, out_slots] = ls[:, in_slots]
+            swapped[:, in_slots] = ls[:, out_slots]
+            ls = torch.where(accept.view(-1, 1), swapped, ls)
+        bar.update(1)
+
+        if fooled.any():
+            result[index[fooled]] = bl[fooled]
+            success[index[fooled]] = True
+            keep = ~fooled
+            index, ub, yb, bl, lb, ls = (t[keep] for t in (index, ub, yb, bl, lb, ls))
+    return result.view_as(u), success, queries
+
+
+def _expand(positions: torch.Tensor, channels: int) -> torch.Tensor:
+    """(A, n) pixel indices → (A, C, n) gather/scatter indices over flattened (A, C, H·W) images."""
+    return positions[:, None, :].expand(-1, channels, -1)
