@@ -21,8 +21,8 @@ import torch
 
 from ._inputs import image_batch, percentile_list
 from ._runs import base_columns, column_tensor, iter_row_batches, long_format, named_runs, open_run, run_label, run_model
-from .aggregate import summarize_groups
 from .cam import class_activation_maps
+from .curves import aggregate_curves
 
 __all__ = ["CAM_CLASSES", "DEFAULT_TOP_PERCENTS", "cam_alignment", "cam_alignment_curves", "cam_alignment_table",
            "top_cam_region"]
@@ -146,12 +146,14 @@ def cam_alignment_curves(
     n_boot: int = 2000,
     seed: int = 0,
     device="cpu",
+    by_image: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """CAM alignment of several runs: ``(per_example_table, summary)``.
 
     ``summary`` has one row per (attack, top_percent): ``n``, ``mean``, ``std``, ``band_low``, ``band_high``
     of ``energy_share`` (see :func:`~gse_explain.analysis.aggregate_curves`), plus ``chance`` (the mean
-    ``region_fraction``, what a uniformly spread perturbation would score).
+    ``region_fraction``, what a uniformly spread perturbation would score). ``by_image`` averages each
+    image's rows first (see :func:`~gse_explain.analysis.aggregate_curves`).
     """
     cache: dict = {}
     tables = [
@@ -160,8 +162,8 @@ def cam_alignment_curves(
         for name, run in named_runs(runs).items()
     ]
     table = pd.concat(tables, ignore_index=True)
-    summary = summarize_groups(table, ["attack", "top_percent"], "energy_share", level=level, method=band,
-                               n_boot=n_boot, seed=seed)
+    summary = aggregate_curves(table, x="top_percent", value="energy_share", level=level, band=band, n_boot=n_boot,
+                               seed=seed, by_image=by_image)
     chance = table.groupby(["attack", "top_percent"], sort=False)["region_fraction"].mean()
     summary["chance"] = [chance[(a, q)] for a, q in zip(summary["attack"], summary["top_percent"])]
     return table, summary

@@ -104,14 +104,21 @@ def aggregate_curves(
     band: str = "t",
     n_boot: int = 2000,
     seed: int = 0,
+    by_image: bool = False,
 ) -> pd.DataFrame:
     """Mean curve and confidence band per attack from a tidy table (e.g. :func:`interpretability_table`).
+
+    The rows of one image (its targets) are not independent samples. ``by_image=False`` (default) treats
+    every row as one sample, as the paper's mean does; ``by_image=True`` first averages each image's rows
+    (per attack, batch, image and x), so ``n`` counts images and the band reflects image-to-image spread.
 
     Returns:
         One row per (attack, x): ``attack``, ``x``, ``n`` (rows), ``mean``, ``std``, ``band_low``,
         ``band_high``, ``level``, ``band`` (``"t"``: Student-t interval of the mean; ``"bootstrap"``:
         percentile bootstrap with ``n_boot`` resamples and ``seed``; see :mod:`.aggregate`).
     """
+    if by_image:
+        table = table.groupby(["attack", "batch", "image", x], sort=False, as_index=False)[value].mean()
     return summarize_groups(table, ["attack", x], value, level=level, method=band, n_boot=n_boot, seed=seed)
 
 
@@ -129,6 +136,7 @@ def interpretability_curves(
     seed: int = 0,
     device="cpu",
     batch_size: int = 64,
+    by_image: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """IS curves of several stored runs (one per attack): ``(per_example_table, curves)``.
 
@@ -149,4 +157,4 @@ def interpretability_curves(
         for name, run in named_runs(runs).items()
     ]
     table = pd.concat(tables, ignore_index=True)
-    return table, aggregate_curves(table, level=level, band=band, n_boot=n_boot, seed=seed)
+    return table, aggregate_curves(table, level=level, band=band, n_boot=n_boot, seed=seed, by_image=by_image)

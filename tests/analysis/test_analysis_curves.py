@@ -98,6 +98,13 @@ def test_curves_mean_and_t_band_by_hand(toy_store, toy_model, tmp_path):
     assert everything.loc[everything["percentile"] == 50, "n"].item() == 5
 
 
+def test_by_image_averages_each_image_first(toy_store, toy_model):
+    table = interpretability_table(toy_store, toy_model, percentiles=[50])
+    curves = aggregate_curves(table, by_image=True)
+    # IS_50 per image: batch 0 image 0 (A, C) 0.6; batch 0 image 1 (B, E) 0.5; batch 1 image 0 (F) 0.
+    assert curves["n"].item() == 3 and curves["mean"].item() == pytest.approx(1.1 / 3, abs=1e-6)
+
+
 def test_bootstrap_band_is_seeded(toy_store, toy_model):
     table = interpretability_table(toy_store, toy_model, percentiles=PERCENTILES)
     first = aggregate_curves(table, band="bootstrap", seed=3, n_boot=500)
