@@ -72,15 +72,19 @@ class PGD0Config:
 
     def __post_init__(self) -> None:
         checks = [
-            (isinstance(self.k, int) and self.k >= 1, f"k must be an integer ≥ 1 (pixels); got {self.k!r}"),
-            (isinstance(self.n_restarts, int) and self.n_restarts >= 1, f"n_restarts must be an integer ≥ 1; got {self.n_restarts!r}"),
-            (isinstance(self.iterations, int) and self.iterations >= 1, f"iterations must be an integer ≥ 1; got {self.iterations!r}"),
+            (_positive_int(self.k), f"k must be an integer ≥ 1 (pixels); got {self.k!r}"),
+            (_positive_int(self.n_restarts), f"n_restarts must be an integer ≥ 1; got {self.n_restarts!r}"),
+            (_positive_int(self.iterations), f"iterations must be an integer ≥ 1; got {self.iterations!r}"),
             (self.step_size > 0, f"step_size must be > 0; got {self.step_size!r}"),
             (self.noise_scale >= 0, f"noise_scale must be ≥ 0; got {self.noise_scale!r}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"PGD0 option error: {message}")
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 # The paper's settings (attackParams.json of the reference code; spec §B.6). Same for both modes.

@@ -82,15 +82,19 @@ class SparseRSConfig:
 
     def __post_init__(self) -> None:
         checks = [
-            (isinstance(self.k, int) and self.k >= 1, f"k must be an integer ≥ 1 (pixels); got {self.k!r}"),
-            (isinstance(self.n_queries, int) and self.n_queries >= 1, f"n_queries must be an integer ≥ 1; got {self.n_queries!r}"),
-            (isinstance(self.n_restarts, int) and self.n_restarts >= 1, f"n_restarts must be an integer ≥ 1; got {self.n_restarts!r}"),
+            (_positive_int(self.k), f"k must be an integer ≥ 1 (pixels); got {self.k!r}"),
+            (_positive_int(self.n_queries), f"n_queries must be an integer ≥ 1; got {self.n_queries!r}"),
+            (_positive_int(self.n_restarts), f"n_restarts must be an integer ≥ 1; got {self.n_restarts!r}"),
             (0.0 < self.alpha_init <= 1.0, f"alpha_init must be in (0, 1]; got {self.alpha_init!r}"),
             (self.loss in _LOSSES, f"loss must be one of {list(_LOSSES)}; got {self.loss!r}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"Sparse-RS option error: {message}")
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 # The paper's settings (attackParams.json of the reference code; spec §B.5). Same for both modes.
@@ -222,7 +226,8 @@ def _new_colours(current: torch.Tensor, generator: torch.Generator) -> torch.Ten
     else:  # 2^C − 1 is not an int64; a random non-empty flip set (all-zero draws flip channel 0)
         flip_bits = torch.randint(0, 2, (batch, channels), generator=generator)
         flip_bits[flip_bits.sum(dim=1) == 0, 0] = 1
-    flipped = current * (1 - 2 * flip_bits.to(device=current.device, dtype=current.dtype)).view(batch, channels, 1)
+    signs = 1 - 2 * flip_bits.to(device=current.device, dtype=current.dtype)
+    flipped = current * signs.view(batch, channels, 1)
     return torch.where(is_corner.view(batch, 1, 1), flipped, colours)
 
 
@@ -240,7 +245,8 @@ def _single_run(caller, u, y, targeted, loss_kind, cfg: SparseRSConfig, generato
     # lists[:, :k] = the pixels in M, lists[:, k:] = the others (one random permutation per image).
     lists = torch.rand(batch, n_pixels, generator=generator).argsort(dim=1).to(u.device)
     best = flat_u.clone()
-    best.scatter_(2, _expand(lists[:, :k], channels), random_corners((batch, channels, k), generator, u.dtype, u.device))
+    colours = random_corners((batch, channels, k), generator, u.dtype, u.device)
+    best.scatter_(2, _expand(lists[:, :k], channels), colours)
     logits = caller.logits(best.view_as(u))
     queries += 1
     best_loss = _loss(logits, y, targeted, loss_kind)
