@@ -18,6 +18,7 @@ import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+from gse_explain.attacks import list_attacks
 from gse_explain.evaluate import main
 from gse_explain.evaluation.store import load_results
 
@@ -252,8 +253,10 @@ def test_model_without_weights_needs_explicit_choice(tmp_path, paths):
 
 
 def test_unknown_attack_is_a_clear_error(tmp_path, paths):
-    with pytest.raises(SystemExit, match="unknown attack 'nope'; available: gse"):
+    with pytest.raises(SystemExit, match=r"unknown attack 'nope'; available: .*\bgse\b") as error:
         main(_args(paths, tmp_path / "store", "--attack", "nope"))
+    assert all(name in str(error.value) for name in list_attacks())
+    assert not (tmp_path / "store").exists()
 
 
 def test_resume_follows_weights_content_not_path(reference_run, tmp_path, paths, capsys):
