@@ -12,6 +12,8 @@ from .base import AttackResult, check_attack_inputs, frozen_model
 from .gse import GSE_PRESETS, GSEConfig, gse, gse_config
 from .pgd0 import PGD0_PRESETS, PGD0Config, pgd0, pgd0_config
 from .sparse_rs import SPARSE_RS_PRESETS, SparseRSConfig, sparse_rs, sparse_rs_config
+from .strattack import STRATTACK_PRESETS, StrAttackConfig, strattack, strattack_config
+from .fwnucl import FWNUCL_PRESETS, FWnuclConfig, fwnucl, fwnucl_config
 
 __all__ = [
     "ATTACKS",
@@ -34,6 +36,14 @@ __all__ = [
     "SparseRSConfig",
     "sparse_rs",
     "sparse_rs_config",
+    "STRATTACK_PRESETS",
+    "StrAttackConfig",
+    "strattack",
+    "strattack_config",
+    "FWNUCL_PRESETS",
+    "FWnuclConfig",
+    "fwnucl",
+    "fwnucl_config",
 ]
 
 
@@ -79,6 +89,15 @@ def list_attacks() -> list[str]:
 
 register_attack(
     "gse", gse, tuple(GSE_PRESETS), "GSE: group-wise sparse attack (1/2-quasinorm prox + projected Nesterov)", gse_config
+)
+register_attack(
+    "strattack", strattack, tuple(STRATTACK_PRESETS),
+    "StrAttack: ADMM with group-lasso (2x2 / 8x8 groups), binary search over c, refinement on the support",
+    strattack_config,
+)
+register_attack(
+    "fwnucl", fwnucl, tuple(FWNUCL_PRESETS),
+    "FWnucl: Frank-Wolfe over the nuclear group-norm ball with golden-section line search", fwnucl_config,
 )
 register_attack(
     "pgd0", pgd0, tuple(PGD0_PRESETS),
