@@ -14,6 +14,8 @@ from .pgd0 import PGD0_PRESETS, PGD0Config, pgd0, pgd0_config
 from .sparse_rs import SPARSE_RS_PRESETS, SparseRSConfig, sparse_rs, sparse_rs_config
 from .strattack import STRATTACK_PRESETS, StrAttackConfig, strattack, strattack_config
 from .fwnucl import FWNUCL_PRESETS, FWnuclConfig, fwnucl, fwnucl_config
+from .homotopy import HOMOTOPY_PRESETS, HomotopyConfig, homotopy, homotopy_config
+from .sapf import SAPF_PRESETS, SAPFConfig, sapf, sapf_config
 
 __all__ = [
     "ATTACKS",
@@ -44,6 +46,14 @@ __all__ = [
     "FWnuclConfig",
     "fwnucl",
     "fwnucl_config",
+    "HOMOTOPY_PRESETS",
+    "HomotopyConfig",
+    "homotopy",
+    "homotopy_config",
+    "SAPF_PRESETS",
+    "SAPFConfig",
+    "sapf",
+    "sapf_config",
 ]
 
 
@@ -107,4 +117,12 @@ register_attack(
     "sparse_rs", sparse_rs, tuple(SPARSE_RS_PRESETS),
     "Sparse-RS: black-box random search over k pixels with colour-cube corners (forward passes only)",
     sparse_rs_config,
+)
+register_attack(
+    "homotopy", homotopy, tuple(HOMOTOPY_PRESETS),
+    "Homotopy-Attack: group-wise (SLIC) l0 + l_inf homotopy with nmAPG, one image at a time", homotopy_config,
+)
+register_attack(
+    "sapf", sapf, tuple(SAPF_PRESETS),
+    "SAPF: perturbation factorisation delta*G with lp-box ADMM, cardinality k and SLIC group sparsity", sapf_config,
 )
