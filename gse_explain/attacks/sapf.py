@@ -216,10 +216,7 @@ def sapf(
             success[index[keep]] = True
             best_l0 = torch.where(keep, l0, best_l0)
 
-            upper = torch.where(ok, torch.minimum(upper, lam1), upper)
-            lower = torch.where(ok, lower, torch.maximum(lower, lam1))
-            unbounded_step = torch.where(ok, lam1, 10.0 * lam1)  # ×10 until a success bounds λ1 from above
-            lam1 = torch.where(upper < cfg.lam1_upper, (lower + upper) / 2, unbounded_step)
+            lam1, lower, upper = _search_update(ok, lam1, lower, upper, cfg.lam1_upper)
             active = lam1 >= cfg.lam1_stop * cfg.lam1
             index, lam1, lower, upper, best_l0 = (t[active] for t in (index, lam1, lower, upper, best_l0))
     adversarials = caller.from_canonical(x, result, x_canonical, bounds)
@@ -265,10 +262,7 @@ def _perturb(caller: ModelCaller, x, y, segments, lam1, targeted: bool, cfg: SAP
             w = G + z2 / rho2 - 0.5
             norm = w.flatten(1).norm(dim=1).clamp_min(1e-30).view(-1, 1, 1, 1)
             y2 = 0.5 + (math.sqrt(n) / 2.0) * w / norm
-            c3 = G + z3 / rho3
-            group_norm = torch.zeros(total, dtype=G.dtype, device=G.device).index_add_(0, ids, c3.flatten() ** 2).sqrt()
-            coeff = torch.where(group_norm > 0, (1.0 - cfg.lam2 / (rho3 * group_norm)).clamp_min(0.0), 0.0)
-            y3 = coeff[ids].view_as(G) * c3
+            y3 = _group_soft_threshold(G + z3 / rho3, ids, total, cfg.lam2 / rho3)
             card = G.flatten(1).sum(1).view(-1, 1, 1, 1) - cfg.k
             grad = (
                 2.0 * G * delta * delta + lam1 * delta * loss_grad(delta, G)
@@ -295,3 +289,23 @@ def _perturb(caller: ModelCaller, x, y, segments, lam1, targeted: bool, cfg: SAP
     delta, _ = delta_step(delta, G, eta_delta, cfg.iterations_finetune)
     adv = (x + delta * G).clamp(-1.0, 1.0)
     return adv, caller.logits(adv)
+
+
+def _group_soft_threshold(c: torch.Tensor, ids: torch.Tensor, total: int, tau: float) -> torch.Tensor:
+    """Prox of τ·Σ_groups ‖·‖₂: c_g ← max(0, 1 − τ/‖c_g‖)·c_g per group (zero-norm groups stay 0).
+
+    ``c`` is (B, C, H, W), ``ids`` the flat global group id of each entry (see :func:`.superpixels.group_ids`),
+    ``total`` the number of groups in the batch.
+    """
+    norm = torch.zeros(total, dtype=c.dtype, device=c.device).index_add_(0, ids, c.flatten() ** 2).sqrt()
+    coeff = torch.where(norm > 0, (1.0 - tau / norm).clamp_min(0.0), torch.zeros_like(norm))
+    return coeff[ids].view_as(c) * c
+
+
+def _search_update(ok, lam1, lower, upper, lam1_upper: float):
+    """Per-image λ1 search step: success → upper = min(upper, λ1); failure → lower = max(lower, λ1);
+    λ1 = (lower + upper)/2 once upper < lam1_upper, else λ1 stays (success) or grows ×10 (failure)."""
+    upper = torch.where(ok, torch.minimum(upper, lam1), upper)
+    lower = torch.where(ok, lower, torch.maximum(lower, lam1))
+    unbounded = torch.where(ok, lam1, 10.0 * lam1)
+    return torch.where(upper < lam1_upper, (lower + upper) / 2, unbounded), lower, upper
