@@ -31,10 +31,13 @@ Deviations from the GSE authors' code (their port of Zhu et al.'s element-wise c
   (v̂ − v)² term) and returns the unclipped v. Then every group whose step stays inside the ε box is
   zeroed, and the λ initialisation degenerates (λ shrinks ×0.99 until it underflows). We use Zhu et al.'s
   condition and return v̂.
-- The ℓ0 term of F counts non-zero *groups*, matching the prox (the port counts entries, ~3C× the weight
-  the prox uses, so the nmAPG acceptance tests and the prox disagree). The homotopy's own rules (failure
+- The ℓ0 term of F counts non-zero *groups*, matching the prox (the port counts entries, C·|g| per
+  group, ~30× on CIFAR, so its nmAPG acceptance tests and its prox use different λ). The homotopy's own rules (failure
   test, after-attack length, ‖δ‖₁ criterion) count entries, as in the port.
 - SLIC on the real image in [0, 1] (the port: on the [-1, 1] values, labels from 1).
+- Kept as in the port and Zhu et al.: BB steps ⟨s, r⟩/⟨r, r⟩ clamped to [1e-20, 1e20] (a negative
+  curvature estimate gives a 1e-20 step; a vanishing r gives a huge one that backtracking then shrinks,
+  which is where most forward passes go), and the extrapolated point is evaluated unclipped.
 - Work the port discards is skipped with identical results: gradients at the same point are computed
   once (the port recomputes ∇f(y) on every backtracking try and ∇f(y_{k−1}) every iteration), the
   after-attack phases do not compute the unused CW gradient / prediction, and a step that cannot change δ
@@ -120,19 +123,15 @@ class HomotopyConfig:
             (0 < self.dec_factor < 1, "dec_factor must be in (0, 1)"),
             (self.val_c > 0, "val_c must be > 0"),
             (self.val_w1 >= 0 and self.val_w2 >= 0, "val_w1 and val_w2 must be ≥ 0"),
-            (self.val_gamma > 0, "val_gamma must be > 0"),
-            (self.beta > 0, "beta must be > 0"),
+            (self.val_gamma > 0 and self.beta > 0, "val_gamma and beta must be > 0"),
             (self.iter_init >= 0, "iter_init must be ≥ 0"),
             (list(self.iter_inc) == sorted(self.iter_inc), "iter_inc must be sorted ascending"),
-            (self.n_segments >= 1, "n_segments must be ≥ 1"),
-            (self.compactness > 0, "compactness must be > 0"),
+            (self.n_segments >= 1 and self.compactness > 0, "n_segments must be ≥ 1 and compactness > 0"),
             (self.max_update >= 1, "max_update must be ≥ 1"),
             (self.maxiter >= 1, "maxiter must be ≥ 1"),
-            (0 <= self.eta < 1, "eta must be in [0, 1)"),
-            (self.delta > 0, "delta must be > 0"),
-            (0 < self.rho < 1, "rho must be in (0, 1)"),
+            (0 <= self.eta < 1 and 0 < self.rho < 1, "eta must be in [0, 1) and rho in (0, 1)"),
+            (self.delta > 0 and self.initial_step > 0, "delta and initial_step must be > 0"),
             (self.kappa >= 0, "kappa must be ≥ 0"),
-            (self.initial_step > 0, "initial_step must be > 0"),
             (self.max_backtracks >= 1 and self.max_v_backtracks >= 1, "max_backtracks/max_v_backtracks must be ≥ 1"),
             (self.post_iterations >= 0 and self.post_step >= 0, "post_iterations and post_step must be ≥ 0"),
             (self.max_outer_iterations >= 1, "max_outer_iterations must be ≥ 1"),
@@ -228,7 +227,7 @@ def homotopy(
 
 
 class _BudgetExhausted(Exception):
-    pass
+    """Raised when an image used up ``max_passes``; the last committed δ is returned."""
 
 
 class _Attack:
