@@ -29,7 +29,9 @@ Hyperparameters are on the paper's [-1, 1] scale.
 
 Cost per active image and search step: iterations·(iterations_delta + iterations_g) + iterations_finetune
 gradient passes and 1 forward (paper setting: 10·(200 + 200) + 100 = 4100 gradients), so up to 41,000
-gradient passes per image; the paper reports 250 s per CIFAR image on an A40.
+gradient passes per image; the paper reports 250 s per CIFAR image on an A40. Measured here (ResNet20, CPU,
+1 thread, cifar10 preset): 78–79 s per image amortised over a batch of 4, 166 s for a single image; 4/4 fooled
+both untargeted (ACP ≈ 88) and targeted.
 
 Deviations from the GSE authors' code (and choices where the paper is silent):
 - SLIC runs on the real image in [0, 1] (the port casts the [-1, 1] tensor to uint8, giving almost-grid
