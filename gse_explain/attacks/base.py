@@ -13,6 +13,7 @@ logits (B, num_classes); input normalisation belongs inside the model (see ``gse
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
@@ -20,7 +21,9 @@ from typing import Iterator, Sequence
 import torch
 from torch import nn
 
-__all__ = ["AttackResult", "ModelCaller", "check_attack_inputs", "check_bounds", "frozen_model", "model_device"]
+__all__ = [
+    "AttackResult", "ModelCaller", "build_config", "check_attack_inputs", "check_bounds", "frozen_model", "model_device",
+]
 
 
 @dataclass
@@ -48,6 +51,26 @@ class AttackResult:
     def model_passes(self) -> int:
         """Total number of per-image model evaluations (with or without gradient)."""
         return self.forward_passes + self.gradient_passes
+
+
+def build_config(config_class, presets: dict, attack_name: str, preset: str | None, targeted: bool, options: dict):
+    """An attack's frozen config dataclass from a preset and option overrides (shared by every ``*_config``).
+
+    ``presets`` maps a preset name to ``{False: untargeted values, True: targeted values}``. An unknown preset
+    raises ValueError, an unknown option TypeError (like an unexpected keyword argument), both listing the
+    valid choices; the dataclass itself validates the values.
+    """
+    values: dict = {}
+    if preset is not None:
+        if preset not in presets:
+            raise ValueError(f"unknown {attack_name} preset {preset!r}; choose one of {sorted(presets)} or None")
+        values.update(presets[preset][bool(targeted)])
+    known = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(f"unknown {attack_name} option(s) {unknown}; valid options: {sorted(known)}")
+    values.update(options)
+    return config_class(**values)
 
 
 def check_bounds(bounds: Sequence[float]) -> tuple[float, float]:

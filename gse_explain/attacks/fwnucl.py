@@ -44,7 +44,6 @@ Deviations from the GSE authors' code (attacks.py ``FWnucl``):
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -53,7 +52,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from .base import AttackResult, ModelCaller, check_attack_inputs, frozen_model, model_device
+from .base import AttackResult, ModelCaller, build_config, check_attack_inputs, frozen_model, model_device
 from .losses import is_successful
 
 __all__ = ["FWNUCL_PRESETS", "FWnuclConfig", "fwnucl", "fwnucl_config", "nuclear_group_lmo"]
@@ -101,17 +100,7 @@ FWNUCL_PRESETS: dict[str, dict[bool, dict[str, float]]] = {
 
 def fwnucl_config(preset: str | None = None, targeted: bool = False, **options) -> FWnuclConfig:
     """Build a :class:`FWnuclConfig` from a preset name (``FWNUCL_PRESETS``) and option overrides."""
-    values: dict = {}
-    if preset is not None:
-        if preset not in FWNUCL_PRESETS:
-            raise ValueError(f"unknown FWnucl preset {preset!r}; choose one of {sorted(FWNUCL_PRESETS)} or None")
-        values.update(FWNUCL_PRESETS[preset][bool(targeted)])
-    known = {f.name for f in dataclasses.fields(FWnuclConfig)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise TypeError(f"unknown FWnucl option(s) {unknown}; valid options: {sorted(known)}")
-    values.update(options)
-    return FWnuclConfig(**values)
+    return build_config(FWnuclConfig, FWNUCL_PRESETS, "FWnucl", preset, targeted, options)
 
 
 def nuclear_group_lmo(grad: torch.Tensor, eps: float, patch_size: int, rule: str = "exact") -> torch.Tensor:

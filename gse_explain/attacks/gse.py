@@ -17,7 +17,6 @@ gradient per image for the initial λ, and the gradient at δ = 0 is reused by e
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -26,7 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .. import distances
-from .base import AttackResult, ModelCaller, check_attack_inputs, frozen_model, model_device
+from .base import AttackResult, ModelCaller, build_config, check_attack_inputs, frozen_model, model_device
 from .gse_ops import adjust_lambda, half_threshold, largest_nonzero_lambda
 from .losses import cw_margin_loss, is_successful
 
@@ -112,17 +111,7 @@ GSE_PRESETS: dict[str, dict[bool, dict[str, float]]] = {
 
 def gse_config(preset: str | None = None, targeted: bool = False, **options) -> GSEConfig:
     """Build a :class:`GSEConfig` from a preset name (``GSE_PRESETS``) and explicit option overrides."""
-    values: dict = {}
-    if preset is not None:
-        if preset not in GSE_PRESETS:
-            raise ValueError(f"unknown GSE preset {preset!r}; choose one of {sorted(GSE_PRESETS)} or None")
-        values.update(GSE_PRESETS[preset][bool(targeted)])
-    known = {f.name for f in dataclasses.fields(GSEConfig)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise TypeError(f"unknown GSE option(s) {unknown}; valid options: {sorted(known)}")
-    values.update(options)
-    return GSEConfig(**values)
+    return build_config(GSEConfig, GSE_PRESETS, "GSE", preset, targeted, options)
 
 
 def gse(

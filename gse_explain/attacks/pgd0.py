@@ -37,7 +37,6 @@ Deviations from the GSE authors' code (spec §B.6), and choices where paper/spec
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -45,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .base import AttackResult, ModelCaller, check_attack_inputs, frozen_model, model_device
+from .base import AttackResult, ModelCaller, build_config, check_attack_inputs, frozen_model, model_device
 from .losses import is_successful
 from .pixel_sparse import check_pixel_budget, top_k_pixel_mask
 
@@ -96,17 +95,7 @@ PGD0_PRESETS: dict[str, dict[bool, dict[str, float]]] = {
 
 def pgd0_config(preset: str | None = None, targeted: bool = False, **options) -> PGD0Config:
     """Build a :class:`PGD0Config` from a preset name (``PGD0_PRESETS``) and explicit option overrides."""
-    values: dict = {}
-    if preset is not None:
-        if preset not in PGD0_PRESETS:
-            raise ValueError(f"unknown PGD0 preset {preset!r}; choose one of {sorted(PGD0_PRESETS)} or None")
-        values.update(PGD0_PRESETS[preset][bool(targeted)])
-    known = {f.name for f in dataclasses.fields(PGD0Config)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise TypeError(f"unknown PGD0 option(s) {unknown}; valid options: {sorted(known)}")
-    values.update(options)
-    return PGD0Config(**values)
+    return build_config(PGD0Config, PGD0_PRESETS, "PGD0", preset, targeted, options)
 
 
 def project_l0_box(delta: torch.Tensor, k: int, lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:

@@ -49,7 +49,6 @@ Deviations from the GSE authors' code (and choices where the paper is silent):
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -57,7 +56,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .base import AttackResult, ModelCaller, check_attack_inputs, frozen_model, model_device
+from .base import AttackResult, ModelCaller, build_config, check_attack_inputs, frozen_model, model_device
 from .losses import cw_margin_loss, is_successful
 from .superpixels import group_ids, slic_segments
 
@@ -145,17 +144,7 @@ SAPF_PRESETS: dict[str, dict[bool, dict]] = {
 
 def sapf_config(preset: str | None = None, targeted: bool = False, **options) -> SAPFConfig:
     """Build a :class:`SAPFConfig` from a preset name (``SAPF_PRESETS``) and option overrides."""
-    values: dict = {}
-    if preset is not None:
-        if preset not in SAPF_PRESETS:
-            raise ValueError(f"unknown SAPF preset {preset!r}; choose one of {sorted(SAPF_PRESETS)} or None")
-        values.update(SAPF_PRESETS[preset][bool(targeted)])
-    known = {f.name for f in dataclasses.fields(SAPFConfig)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ValueError(f"unknown SAPF option(s) {unknown}; valid options: {sorted(known)}")
-    values.update(options)
-    return SAPFConfig(**values)
+    return build_config(SAPFConfig, SAPF_PRESETS, "SAPF", preset, targeted, options)
 
 
 def sapf(

@@ -43,7 +43,6 @@ Deviations from the GSE authors' code, and choices where paper/spec are silent:
 from __future__ import annotations
 
 import bisect
-import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -51,7 +50,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .base import AttackResult, ModelCaller, check_attack_inputs, frozen_model, model_device
+from .base import AttackResult, ModelCaller, build_config, check_attack_inputs, frozen_model, model_device
 from .losses import is_successful
 from .pixel_sparse import check_pixel_budget, random_corners
 
@@ -107,19 +106,7 @@ SPARSE_RS_PRESETS: dict[str, dict[bool, dict[str, float]]] = {
 
 def sparse_rs_config(preset: str | None = None, targeted: bool = False, **options) -> SparseRSConfig:
     """Build a :class:`SparseRSConfig` from a preset name (``SPARSE_RS_PRESETS``) and explicit overrides."""
-    values: dict = {}
-    if preset is not None:
-        if preset not in SPARSE_RS_PRESETS:
-            raise ValueError(
-                f"unknown Sparse-RS preset {preset!r}; choose one of {sorted(SPARSE_RS_PRESETS)} or None"
-            )
-        values.update(SPARSE_RS_PRESETS[preset][bool(targeted)])
-    known = {f.name for f in dataclasses.fields(SparseRSConfig)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise TypeError(f"unknown Sparse-RS option(s) {unknown}; valid options: {sorted(known)}")
-    values.update(options)
-    return SparseRSConfig(**values)
+    return build_config(SparseRSConfig, SPARSE_RS_PRESETS, "Sparse-RS", preset, targeted, options)
 
 
 def alpha_schedule(i: int, n_queries: int, alpha_init: float) -> float:

@@ -53,7 +53,6 @@ github.com/KaidiXu/StrAttack, ``l2_LADMMST_attack_v3.py``), each following the o
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -61,7 +60,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .base import AttackResult, ModelCaller, check_attack_inputs, frozen_model, model_device
+from .base import AttackResult, ModelCaller, build_config, check_attack_inputs, frozen_model, model_device
 from .losses import cw_margin_loss, is_successful
 
 __all__ = ["STRATTACK_PRESETS", "StrAttackConfig", "strattack", "strattack_config"]
@@ -136,17 +135,7 @@ STRATTACK_PRESETS: dict[str, dict[bool, dict[str, float]]] = {
 
 def strattack_config(preset: str | None = None, targeted: bool = False, **options) -> StrAttackConfig:
     """Build a :class:`StrAttackConfig` from a preset name (``STRATTACK_PRESETS``) and option overrides."""
-    values: dict = {}
-    if preset is not None:
-        if preset not in STRATTACK_PRESETS:
-            raise ValueError(f"unknown StrAttack preset {preset!r}; choose one of {sorted(STRATTACK_PRESETS)} or None")
-        values.update(STRATTACK_PRESETS[preset][bool(targeted)])
-    known = {f.name for f in dataclasses.fields(StrAttackConfig)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise TypeError(f"unknown StrAttack option(s) {unknown}; valid options: {sorted(known)}")
-    values.update(options)
-    return StrAttackConfig(**values)
+    return build_config(StrAttackConfig, STRATTACK_PRESETS, "StrAttack", preset, targeted, options)
 
 
 def strattack(

@@ -15,7 +15,8 @@ from torch import nn
 
 from gse_explain.attacks import get_attack
 from gse_explain.attacks.base import ModelCaller
-from gse_explain.attacks.homotopy import HOMOTOPY_PRESETS, _Attack, homotopy, homotopy_config
+from gse_explain.attacks.homotopy import HOMOTOPY_PRESETS, homotopy, homotopy_config
+from gse_explain.attacks.homotopy_solver import HomotopySolver
 
 UNTARGETED = dict(post_iterations=300)
 TARGETED = dict(maxiter=10, max_backtracks=100, iter_init=10, post_iterations=100)
@@ -62,7 +63,7 @@ def _tiny_attack(x, segments, eps=0.3, channels=2):
     model = nn.Sequential(nn.Flatten(), nn.Linear(channels * 4, 3))
     caller = ModelCaller(model, (-1.0, 1.0), 0)
     cfg = homotopy_config(max_epsilon=eps)
-    return _Attack(caller, x, torch.tensor([0]), segments, False, cfg)
+    return HomotopySolver(caller, x, torch.tensor([0]), segments, False, cfg)
 
 
 def test_prox_is_the_exact_group_l0_box_minimiser():
@@ -154,7 +155,7 @@ def test_presets_options_and_registry():
     assert spec.function is homotopy and set(HOMOTOPY_PRESETS) <= set(spec.presets)
     with pytest.raises(ValueError, match="unknown Homotopy preset 'mnist'"):
         homotopy_config("mnist")
-    with pytest.raises(ValueError, match="unknown Homotopy option"):
+    with pytest.raises(TypeError, match="unknown Homotopy option"):
         homotopy_config(None, lam=0.1)
     with pytest.raises(ValueError, match="Homotopy option error: max_update must be ≥ 1"):
         homotopy_config(None, max_update=0)

@@ -159,7 +159,7 @@ def test_presets_options_and_registry():
     assert spec.function is sapf and set(SAPF_PRESETS) <= set(spec.presets)
     with pytest.raises(ValueError, match="unknown SAPF preset 'svhn'"):
         sapf_config("svhn")
-    with pytest.raises(ValueError, match="unknown SAPF option"):
+    with pytest.raises(TypeError, match="unknown SAPF option"):
         sapf_config(None, lambda1=0.1)
     with pytest.raises(ValueError, match="SAPF option error: k must be ≥ 1"):
         sapf_config("cifar10", k=0)
