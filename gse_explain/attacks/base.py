@@ -1,4 +1,4 @@
-"""What every attack shares: the result type, input checks, the model guard and the pass counter.
+"""What every attack shares: the result type, input checks, the model guard, the pass counter and the session.
 
 The uniform attack signature (adv-lib style) is::
 
@@ -8,6 +8,10 @@ The uniform attack signature (adv-lib style) is::
 ``images`` are float tensors (B, C, H, W) inside ``bounds``; ``labels`` is an int64 tensor (B,) holding the
 *target* class when ``targeted`` and the *true* class otherwise. The model maps images in ``bounds`` to
 logits (B, num_classes); input normalisation belongs inside the model (see ``gse_explain.models``).
+
+Every attack function builds its config, opens :func:`attack_session` (input checks, the model's device,
+the frozen model, the pass counter, the canonical images), runs its algorithm on the canonical images and
+returns :meth:`AttackSession.result`.
 """
 
 from __future__ import annotations
@@ -21,8 +25,11 @@ from typing import Iterator, Sequence
 import torch
 from torch import nn
 
+from .losses import is_successful
+
 __all__ = [
-    "AttackResult", "ModelCaller", "build_config", "check_attack_inputs", "check_bounds", "frozen_model", "model_device",
+    "AttackResult", "AttackSession", "ModelCaller", "attack_session", "build_config", "check_attack_inputs",
+    "check_bounds", "frozen_model", "model_device",
 ]
 
 
@@ -224,3 +231,75 @@ class ModelCaller:
         self.gradient_passes += canonical.shape[0]
         self.calls.append((canonical.shape[0], True))
         return out.detach(), grad
+
+
+@dataclass
+class AttackSession:
+    """One attack call's inputs on the model's device, its pass counter and its result builder.
+
+    Attributes:
+        bounds: the validated box (lo, hi).
+        x: the images on the model's device, contiguous (B, C, H, W).
+        labels: (B,) int64 labels on the model's device.
+        caller: the :class:`ModelCaller` that counts this call's passes.
+        canonical: ``caller.to_canonical(x)``, the images in the attack's [-1, 1] coordinates.
+        targeted: the attack mode (for :meth:`is_successful`).
+        input_device: the device of the images passed in; the result goes back there.
+    """
+
+    bounds: tuple[float, float]
+    x: torch.Tensor
+    labels: torch.Tensor
+    caller: ModelCaller
+    canonical: torch.Tensor
+    targeted: bool
+    input_device: torch.device
+
+    @property
+    def device(self) -> torch.device:
+        """The device the attack runs on (the model's)."""
+        return self.x.device
+
+    def is_successful(self, canonical_images: torch.Tensor) -> torch.Tensor:
+        """(B,) success flags of canonical images (B, C, H, W), from one counted forward pass."""
+        return is_successful(self.caller.logits(canonical_images), self.labels, self.targeted)
+
+    def result(self, adv_canonical: torch.Tensor, success: torch.Tensor | None = None, **extras) -> AttackResult:
+        """The :class:`AttackResult` for canonical adversarials (B, C, H, W), on the input's device.
+
+        ``success`` (B,) bool as the attack found it; None tests the returned images with one forward pass
+        (call this inside the session then). ``extras`` become attributes of the result (tensors moved to
+        the input's device), e.g. Sparse-RS's ``queries``.
+        """
+        adversarials = self.caller.from_canonical(self.x, adv_canonical, self.canonical, self.bounds)
+        if success is None:
+            success = self.is_successful(self.caller.to_canonical(adversarials))
+        result = AttackResult(
+            adversarials=adversarials.to(self.input_device),
+            success=success.to(self.input_device),
+            forward_passes=self.caller.forward_passes,
+            gradient_passes=self.caller.gradient_passes,
+            model_calls=self.caller.calls,
+        )
+        for name, value in extras.items():
+            setattr(result, name, value.to(self.input_device) if isinstance(value, torch.Tensor) else value)
+        return result
+
+
+@contextlib.contextmanager
+def attack_session(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, bounds: Sequence[float], targeted: bool
+) -> Iterator[AttackSession]:
+    """Check the inputs, move them to the model's device and run the body with the model frozen.
+
+    Raises the errors of :func:`check_attack_inputs` before the model is touched; inside, the model is in
+    eval mode with parameter gradients off (:func:`frozen_model`, restored also when the attack raises).
+    """
+    bounds = check_attack_inputs(images, labels, bounds)
+    device = model_device(model, images.device)
+    # A fixed memory layout: conv kernels round differently per layout, and thresholds amplify that.
+    x = images.detach().to(device).contiguous()
+    y = labels.detach().to(device=device, dtype=torch.long)
+    with frozen_model(model):
+        caller = ModelCaller(model, bounds, int(y.max().item()))
+        yield AttackSession(bounds, x, y, caller, caller.to_canonical(x), bool(targeted), images.device)

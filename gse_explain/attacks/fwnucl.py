@@ -52,8 +52,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from .base import AttackResult, ModelCaller, build_config, check_attack_inputs, frozen_model, model_device
-from .losses import is_successful
+from .base import AttackResult, attack_session, build_config
 
 __all__ = ["FWNUCL_PRESETS", "FWnuclConfig", "fwnucl", "fwnucl_config", "nuclear_group_lmo"]
 
@@ -161,37 +160,29 @@ def fwnucl(
     """
     del seed, generator  # deterministic algorithm
     config = fwnucl_config(preset, targeted, **options)
-    bounds = check_attack_inputs(images, labels, bounds)
-    device = model_device(model, images.device)
-    x = images.detach().to(device).contiguous()
-    y = labels.detach().to(device=device, dtype=torch.long)
-    patch = config.patch_size or (4 if x.shape[2] <= 64 else 32)
-    if patch > min(x.shape[2:]):
-        raise ValueError(f"FWnucl option error: patch_size {patch} is larger than the images {tuple(x.shape[2:])}")
     sign = -1.0 if targeted else 1.0
+    with attack_session(model, images, labels, bounds, targeted) as session:
+        u, y = session.canonical, session.labels
+        patch = config.patch_size or (4 if u.shape[2] <= 64 else 32)
+        if patch > min(u.shape[2:]):
+            raise ValueError(f"FWnucl option error: patch_size {patch} is larger than the images {tuple(u.shape[2:])}")
 
-    def objective(logits):  # per-image loss to maximise
-        return sign * F.cross_entropy(logits, y, reduction="none")
+        def objective(logits):  # per-image loss to maximise
+            return sign * F.cross_entropy(logits, y, reduction="none")
 
-    with frozen_model(model):
-        caller = ModelCaller(model, bounds, int(y.max().item()))
-        u = caller.to_canonical(x)
-        delta = torch.zeros_like(u)
-        for _ in tqdm(range(config.iterations), desc="FWnucl iterations", disable=not progress):
-            _, grad = caller.logits_and_grad(u + delta, objective)
-            s = nuclear_group_lmo(grad, config.eps, patch, config.lmo)
-            gamma = _golden_section(caller, u, delta, s - delta, objective, config.line_search_steps)
-            delta = (1.0 - gamma) * delta + gamma * s
-        adv_canonical = (u + delta).clamp(-1.0, 1.0)
-        adversarials = caller.from_canonical(x, adv_canonical, u, bounds)
-        success = is_successful(caller.logits(caller.to_canonical(adversarials)), y, targeted)
-    return AttackResult(
-        adversarials=adversarials.to(images.device),
-        success=success.to(images.device),
-        forward_passes=caller.forward_passes,
-        gradient_passes=caller.gradient_passes,
-        model_calls=caller.calls,
-    )
+        delta = _frank_wolfe(session.caller, u, objective, config, patch, progress)
+        return session.result((u + delta).clamp(-1.0, 1.0))  # success: one forward pass on the returned images
+
+
+def _frank_wolfe(caller, u, objective, cfg: FWnuclConfig, patch: int, progress: bool) -> torch.Tensor:
+    """``cfg.iterations`` Frank–Wolfe steps from δ = 0 on canonical images u (B, C, H, W); returns δ."""
+    delta = torch.zeros_like(u)
+    for _ in tqdm(range(cfg.iterations), desc="FWnucl iterations", disable=not progress):
+        _, grad = caller.logits_and_grad(u + delta, objective)
+        s = nuclear_group_lmo(grad, cfg.eps, patch, cfg.lmo)
+        gamma = _golden_section(caller, u, delta, s - delta, objective, cfg.line_search_steps)
+        delta = (1.0 - gamma) * delta + gamma * s
+    return delta
 
 
 def _golden_section(caller, u, delta, direction, objective, steps: int) -> torch.Tensor:

@@ -25,7 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .. import distances
-from .base import AttackResult, ModelCaller, build_config, check_attack_inputs, frozen_model, model_device
+from .base import AttackResult, ModelCaller, attack_session, build_config
 from .gse_ops import adjust_lambda, half_threshold, largest_nonzero_lambda
 from .losses import cw_margin_loss, is_successful
 
@@ -148,32 +148,16 @@ def gse(
     """
     del seed, generator  # deterministic algorithm
     config = gse_config(preset, targeted, **options)
-    bounds = check_attack_inputs(images, labels, bounds)
-    device = model_device(model, images.device)
-    # A fixed memory layout: conv kernels round differently per layout, and thresholds amplify that.
-    x = images.detach().to(device).contiguous()
-    y = labels.detach().to(device=device, dtype=torch.long)
-    with frozen_model(model):
-        caller = ModelCaller(model, bounds, int(y.max().item()))
-        x_canonical = caller.to_canonical(x)
+    with attack_session(model, images, labels, bounds, targeted) as session:
+        x, y = session.canonical, session.labels
         if sequential:
             parts = [
-                _search(caller, x_canonical[i : i + 1], y[i : i + 1], targeted, config, bar=None)
+                _search(session.caller, x[i : i + 1], y[i : i + 1], targeted, config, bar=None)
                 for i in tqdm(range(x.shape[0]), desc="GSE (sequential)", disable=not progress)
             ]
-            adv_canonical = torch.cat([p[0] for p in parts])
-            success = torch.cat([p[1] for p in parts])
-        else:
-            with tqdm(total=config.search_steps, desc="GSE search steps", disable=not progress) as bar:
-                adv_canonical, success = _search(caller, x_canonical, y, targeted, config, bar)
-    adversarials = caller.from_canonical(x, adv_canonical, x_canonical, bounds)
-    return AttackResult(
-        adversarials=adversarials.to(images.device),
-        success=success.to(images.device),
-        forward_passes=caller.forward_passes,
-        gradient_passes=caller.gradient_passes,
-        model_calls=caller.calls,
-    )
+            return session.result(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
+        with tqdm(total=config.search_steps, desc="GSE search steps", disable=not progress) as bar:
+            return session.result(*_search(session.caller, x, y, targeted, config, bar))
 
 
 def _search(caller: ModelCaller, x: torch.Tensor, y: torch.Tensor, targeted: bool, cfg: GSEConfig, bar):

@@ -58,8 +58,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .base import AttackResult, ModelCaller, build_config, check_attack_inputs, frozen_model, model_device
-from .losses import is_successful
+from .base import AttackResult, attack_session, build_config
 from .homotopy_solver import HomotopySolver
 from .superpixels import slic_segments
 
@@ -192,24 +191,11 @@ def homotopy(
     """
     del seed, generator  # deterministic
     config = homotopy_config(preset, targeted, **options)
-    bounds = check_attack_inputs(images, labels, bounds)
-    device = model_device(model, images.device)
-    x = images.detach().to(device).contiguous()
-    y = labels.detach().to(device=device, dtype=torch.long)
-    segments = slic_segments(x, bounds, config.n_segments, config.compactness)
-    with frozen_model(model):
-        caller = ModelCaller(model, bounds, int(y.max().item()))
-        x_canonical = caller.to_canonical(x)
-        adv_canonical = x_canonical.clone()
+    with attack_session(model, images, labels, bounds, targeted) as session:
+        segments = slic_segments(session.x, session.bounds, config.n_segments, config.compactness)
+        x, y = session.canonical, session.labels
+        adv_canonical = x.clone()
         for i in tqdm(range(x.shape[0]), desc="Homotopy (images)", disable=not progress):
-            delta = HomotopySolver(caller, x_canonical[i : i + 1], y[i : i + 1], segments[i], targeted, config).run()
-            adv_canonical[i : i + 1] = (x_canonical[i : i + 1] + delta).clamp(-1.0, 1.0)
-        success = is_successful(caller.logits(adv_canonical), y, targeted)
-    adversarials = caller.from_canonical(x, adv_canonical, x_canonical, bounds)
-    return AttackResult(
-        adversarials=adversarials.to(images.device),
-        success=success.to(images.device),
-        forward_passes=caller.forward_passes,
-        gradient_passes=caller.gradient_passes,
-        model_calls=caller.calls,
-    )
+            delta = HomotopySolver(session.caller, x[i : i + 1], y[i : i + 1], segments[i], targeted, config).run()
+            adv_canonical[i : i + 1] = (x[i : i + 1] + delta).clamp(-1.0, 1.0)
+        return session.result(adv_canonical, session.is_successful(adv_canonical))

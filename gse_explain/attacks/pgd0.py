@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .base import AttackResult, ModelCaller, build_config, check_attack_inputs, frozen_model, model_device
+from .base import AttackResult, ModelCaller, attack_session, build_config
 from .losses import is_successful
 from .pixel_sparse import check_pixel_budget, top_k_pixel_mask
 
@@ -142,27 +142,14 @@ def pgd0(
         unchanged. ``success`` comes from the logits of exactly the returned (canonical) images.
     """
     config = pgd0_config(preset, targeted, **options)
-    bounds = check_attack_inputs(images, labels, bounds)
-    check_pixel_budget(config.k, images, "PGD0")
     if generator is None:
         generator = torch.Generator().manual_seed(seed if seed is not None else 0)
-    device = model_device(model, images.device)
-    x = images.detach().to(device).contiguous()
-    y = labels.detach().to(device=device, dtype=torch.long)
-    with frozen_model(model):
-        caller = ModelCaller(model, bounds, int(y.max().item()))
-        u = caller.to_canonical(x)
-        total = config.n_restarts * config.iterations
-        with tqdm(total=total, desc="PGD0", disable=not progress) as bar:
-            adv_canonical, success = _restarts(caller, u, y, targeted, config, generator, bar)
-    adversarials = caller.from_canonical(x, adv_canonical, u, bounds)
-    return AttackResult(
-        adversarials=adversarials.to(images.device),
-        success=success.to(images.device),
-        forward_passes=caller.forward_passes,
-        gradient_passes=caller.gradient_passes,
-        model_calls=caller.calls,
-    )
+    with attack_session(model, images, labels, bounds, targeted) as session:
+        check_pixel_budget(config.k, session.x, "PGD0")
+        with tqdm(total=config.n_restarts * config.iterations, desc="PGD0", disable=not progress) as bar:
+            return session.result(
+                *_restarts(session.caller, session.canonical, session.labels, targeted, config, generator, bar)
+            )
 
 
 def _restarts(caller: ModelCaller, u: torch.Tensor, y: torch.Tensor, targeted: bool, cfg: PGD0Config,

@@ -56,7 +56,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .base import AttackResult, ModelCaller, build_config, check_attack_inputs, frozen_model, model_device
+from .base import AttackResult, ModelCaller, attack_session, build_config
 from .losses import cw_margin_loss, is_successful
 from .superpixels import group_ids, slic_segments
 
@@ -177,47 +177,45 @@ def sapf(
     """
     del seed, generator  # deterministic
     cfg = sapf_config(preset, targeted, **options)
-    bounds = check_attack_inputs(images, labels, bounds)
-    device = model_device(model, images.device)
-    x = images.detach().to(device).contiguous()
-    y = labels.detach().to(device=device, dtype=torch.long)
-    segments = slic_segments(x, bounds, cfg.nsegs, cfg.compactness)
-    batch = x.shape[0]
-    with frozen_model(model):
-        caller = ModelCaller(model, bounds, int(y.max().item()))
-        x_canonical = caller.to_canonical(x)
-        result = x_canonical.clone()
-        success = torch.zeros(batch, dtype=torch.bool, device=device)
-        # Working set of images still searching, with their per-image search state.
-        index = torch.arange(batch, device=device)
-        lam1 = torch.full((batch,), cfg.lam1, dtype=x.dtype, device=device)
-        lower = torch.full_like(lam1, cfg.lam1_lower)
-        upper = torch.full_like(lam1, cfg.lam1_upper)
-        best_l0 = torch.full((batch,), math.inf, dtype=torch.float64, device=device)
-        for _ in tqdm(range(cfg.search_steps), desc="SAPF search steps", disable=not progress):
-            if index.numel() == 0:
-                break
-            xs, ys = x_canonical[index], y[index]
-            adv, logits = _perturb(caller, xs, ys, segments[index], lam1, targeted, cfg)
-            # A diverged run (λ1 too large for the step size gives inf/NaN) counts as a failure.
-            ok = is_successful(logits, ys, targeted) & torch.isfinite(adv).flatten(1).all(1)
-            l0 = (adv != xs).flatten(1).sum(1).to(torch.float64)
-            keep = ok & (l0 < best_l0)
-            result[index[keep]] = adv[keep]
-            success[index[keep]] = True
-            best_l0 = torch.where(keep, l0, best_l0)
+    with attack_session(model, images, labels, bounds, targeted) as session:
+        segments = slic_segments(session.x, session.bounds, cfg.nsegs, cfg.compactness)
+        return session.result(
+            *_search(session.caller, session.canonical, session.labels, segments, targeted, cfg, progress)
+        )
 
-            lam1, lower, upper = _search_update(ok, lam1, lower, upper, cfg.lam1_upper)
-            active = lam1 >= cfg.lam1_stop * cfg.lam1
-            index, lam1, lower, upper, best_l0 = (t[active] for t in (index, lam1, lower, upper, best_l0))
-    adversarials = caller.from_canonical(x, result, x_canonical, bounds)
-    return AttackResult(
-        adversarials=adversarials.to(images.device),
-        success=success.to(images.device),
-        forward_passes=caller.forward_passes,
-        gradient_passes=caller.gradient_passes,
-        model_calls=caller.calls,
-    )
+
+def _search(caller: ModelCaller, x, y, segments, targeted: bool, cfg: SAPFConfig, progress: bool):
+    """Per-image binary search over λ1 on canonical images x (B, C, H, W); returns (adversarials, success (B,)).
+
+    Keeps, per image, the successful example with the fewest changed entries; images leave the search once
+    λ1 < lam1_stop·lam1.
+    """
+    batch, device = x.shape[0], x.device
+    result = x.clone()
+    success = torch.zeros(batch, dtype=torch.bool, device=device)
+    # Working set of images still searching, with their per-image search state.
+    index = torch.arange(batch, device=device)
+    lam1 = torch.full((batch,), cfg.lam1, dtype=x.dtype, device=device)
+    lower = torch.full_like(lam1, cfg.lam1_lower)
+    upper = torch.full_like(lam1, cfg.lam1_upper)
+    best_l0 = torch.full((batch,), math.inf, dtype=torch.float64, device=device)
+    for _ in tqdm(range(cfg.search_steps), desc="SAPF search steps", disable=not progress):
+        if index.numel() == 0:
+            break
+        xs, ys = x[index], y[index]
+        adv, logits = _perturb(caller, xs, ys, segments[index], lam1, targeted, cfg)
+        # A diverged run (λ1 too large for the step size gives inf/NaN) counts as a failure.
+        ok = is_successful(logits, ys, targeted) & torch.isfinite(adv).flatten(1).all(1)
+        l0 = (adv != xs).flatten(1).sum(1).to(torch.float64)
+        keep = ok & (l0 < best_l0)
+        result[index[keep]] = adv[keep]
+        success[index[keep]] = True
+        best_l0 = torch.where(keep, l0, best_l0)
+
+        lam1, lower, upper = _search_update(ok, lam1, lower, upper, cfg.lam1_upper)
+        active = lam1 >= cfg.lam1_stop * cfg.lam1
+        index, lam1, lower, upper, best_l0 = (t[active] for t in (index, lam1, lower, upper, best_l0))
+    return result, success
 
 
 def _perturb(caller: ModelCaller, x, y, segments, lam1, targeted: bool, cfg: SAPFConfig):

@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .base import AttackResult, ModelCaller, build_config, check_attack_inputs, frozen_model, model_device
+from .base import AttackResult, attack_session, build_config
 from .losses import is_successful
 from .pixel_sparse import check_pixel_budget, random_corners
 
@@ -145,45 +145,35 @@ def sparse_rs(
         Adversarials differ from the images in at most k pixels; failures are returned unchanged.
     """
     config = sparse_rs_config(preset, targeted, **options)
-    bounds = check_attack_inputs(images, labels, bounds)
-    check_pixel_budget(config.k, images, "Sparse-RS")
     if generator is None:
         generator = torch.Generator().manual_seed(seed if seed is not None else 0)
     loss = config.loss if config.loss != "auto" else ("ce" if targeted else "margin")
-    device = model_device(model, images.device)
-    x = images.detach().to(device).contiguous()
-    y = labels.detach().to(device=device, dtype=torch.long)
-    with frozen_model(model):
-        caller = ModelCaller(model, bounds, int(y.max().item()))
-        u = caller.to_canonical(x)
-        result = u.clone()
-        success = torch.zeros(x.shape[0], dtype=torch.bool, device=device)
-        queries = torch.zeros(x.shape[0], dtype=torch.long, device=device)
-        total = config.n_restarts * config.n_queries
-        with tqdm(total=total, desc="Sparse-RS queries", disable=not progress) as bar:
-            for restart in range(config.n_restarts):
-                index = torch.nonzero(~success).squeeze(1)
-                if index.numel() == 0:
-                    break
-                found, found_success, used = _single_run(
-                    caller, u[index], y[index], targeted, loss, config, generator, bar
-                )
-                result[index[found_success]] = found[found_success]
-                success[index] = found_success
-                queries[index] += used
-                bar.n = (restart + 1) * config.n_queries  # fooled images end a restart early
-                bar.set_postfix(success=f"{success.float().mean().item():.0%}")
-                bar.refresh()
-    adversarials = caller.from_canonical(x, result, u, bounds)
-    out = AttackResult(
-        adversarials=adversarials.to(images.device),
-        success=success.to(images.device),
-        forward_passes=caller.forward_passes,
-        gradient_passes=caller.gradient_passes,
-        model_calls=caller.calls,
-    )
-    out.queries = queries.to(images.device)
-    return out
+    with attack_session(model, images, labels, bounds, targeted) as session:
+        check_pixel_budget(config.k, session.x, "Sparse-RS")
+        with tqdm(total=config.n_restarts * config.n_queries, desc="Sparse-RS queries", disable=not progress) as bar:
+            result, success, queries = _restarts(
+                session.caller, session.canonical, session.labels, targeted, loss, config, generator, bar
+            )
+        return session.result(result, success, queries=queries)
+
+
+def _restarts(caller, u, y, targeted, loss, cfg: SparseRSConfig, generator, bar):
+    """All restarts on canonical images u (B, C, H, W); returns (adversarials, success (B,), queries (B,))."""
+    result = u.clone()
+    success = torch.zeros(u.shape[0], dtype=torch.bool, device=u.device)
+    queries = torch.zeros(u.shape[0], dtype=torch.long, device=u.device)
+    for restart in range(cfg.n_restarts):
+        index = torch.nonzero(~success).squeeze(1)
+        if index.numel() == 0:
+            break
+        found, found_success, used = _single_run(caller, u[index], y[index], targeted, loss, cfg, generator, bar)
+        result[index[found_success]] = found[found_success]
+        success[index] = found_success
+        queries[index] += used
+        bar.n = (restart + 1) * cfg.n_queries  # fooled images end a restart early
+        bar.set_postfix(success=f"{success.float().mean().item():.0%}")
+        bar.refresh()
+    return result, success, queries
 
 
 def _loss(logits: torch.Tensor, labels: torch.Tensor, targeted: bool, kind: str) -> torch.Tensor:

@@ -60,7 +60,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .base import AttackResult, ModelCaller, build_config, check_attack_inputs, frozen_model, model_device
+from .base import AttackResult, ModelCaller, attack_session, build_config
 from .losses import cw_margin_loss, is_successful
 
 __all__ = ["STRATTACK_PRESETS", "StrAttackConfig", "strattack", "strattack_config"]
@@ -171,25 +171,11 @@ def strattack(
     """
     del seed, generator  # deterministic algorithm
     config = strattack_config(preset, targeted, **options)
-    bounds = check_attack_inputs(images, labels, bounds)
-    device = model_device(model, images.device)
-    x = images.detach().to(device).contiguous()
-    y = labels.detach().to(device=device, dtype=torch.long)
-    with frozen_model(model):
-        caller = ModelCaller(model, bounds, int(y.max().item()))
-        x_canonical = caller.to_canonical(x)
+    with attack_session(model, images, labels, bounds, targeted) as session:
         total = config.search_steps + (config.retrain_steps if config.retrain else 0)
         with tqdm(total=total, desc="StrAttack search steps", disable=not progress) as bar:
-            adv_canonical = _run(caller, x_canonical, y, targeted, config, bar)
-        adversarials = caller.from_canonical(x, adv_canonical, x_canonical, bounds)
-        success = is_successful(caller.logits(caller.to_canonical(adversarials)), y, targeted)
-    return AttackResult(
-        adversarials=adversarials.to(images.device),
-        success=success.to(images.device),
-        forward_passes=caller.forward_passes,
-        gradient_passes=caller.gradient_passes,
-        model_calls=caller.calls,
-    )
+            adv_canonical = _run(session.caller, session.canonical, session.labels, targeted, config, bar)
+        return session.result(adv_canonical)  # success: one forward pass on the returned images
 
 
 def group_soft_threshold(v: torch.Tensor, threshold: float, size: int) -> torch.Tensor:
