@@ -1,7 +1,9 @@
-"""Fixtures for attack tests: the authors' ResNet20 and its first correctly classified CIFAR-10 images."""
+"""Fixtures for attack tests: the authors' ResNet20, its first correctly classified CIFAR-10 images and a
+model wrapper that counts (and optionally records) the images the attack sends through the model."""
 
 import pytest
 import torch
+from torch import nn
 
 from gse_explain.data import load_dataset
 from gse_explain.evaluation.protocol import load_images, select_correct
@@ -20,3 +22,30 @@ def cifar_correct(shared_data, resnet20):
     dataset = load_dataset("cifar10_npz", root=shared_data / "cifar10" / "cifar10_test_0-499.npz")
     selection = select_correct(resnet20, dataset, 32)
     return load_images(dataset, selection.positions), torch.as_tensor(selection.labels)
+
+
+class CountingModel(nn.Module):
+    """Wraps a model; counts the images it sees with (``seen[True]``) and without (``seen[False]``) autograd
+    enabled, and keeps copies of the inputs in ``inputs`` when ``record``."""
+
+    def __init__(self, model: nn.Module, record: bool = False):
+        super().__init__()
+        self.model = model
+        self.seen = {True: 0, False: 0}
+        self.inputs = [] if record else None
+
+    @property
+    def images(self) -> int:
+        return self.seen[True] + self.seen[False]
+
+    def forward(self, x):
+        self.seen[torch.is_grad_enabled()] += x.shape[0]
+        if self.inputs is not None:
+            self.inputs.append(x.detach().clone())
+        return self.model(x)
+
+
+@pytest.fixture
+def counting_model():
+    """``counting_model(model, record=False)`` → a :class:`CountingModel` around ``model``."""
+    return CountingModel

@@ -1,28 +1,15 @@
-"""FWnucl on the authors' ResNet20 and real CIFAR-10 images, its LMO and line search, and its contract (§B.2).
+"""FWnucl on the authors' ResNet20 and real CIFAR-10 images, its LMO and line search, (§B.2).
 
 The paper preset costs 200 gradient + 5201 forward passes per image (about 4 s per image on one CPU core);
 the model tests reduce the iterations through options and say so.
 """
 
-import math
-
 import pytest
 import torch
 from torch import nn
 
-from gse_explain.attacks import FWNUCL_PRESETS, fwnucl, fwnucl_config, get_attack
+from gse_explain.attacks import FWNUCL_PRESETS, fwnucl, fwnucl_config
 from gse_explain.attacks.fwnucl import _golden_section, nuclear_group_lmo
-
-
-class CountingModel(nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-        self.seen = {True: 0, False: 0}
-
-    def forward(self, x):
-        self.seen[torch.is_grad_enabled()] += x.shape[0]
-        return self.model(x)
 
 
 class OneByOne(nn.Module):
@@ -97,9 +84,9 @@ def test_golden_section_finds_each_images_maximum_with_one_new_point_per_step():
     assert caller.calls == [8] + [4] * 24
 
 
-def test_untargeted_fools_most_images(resnet20, cifar_correct, one_thread):
+def test_untargeted_fools_most_images(resnet20, cifar_correct, counting_model, one_thread):
     images, labels = cifar_correct[0][:8], cifar_correct[1][:8]
-    counter = CountingModel(resnet20)
+    counter = counting_model(resnet20)
     result = fwnucl(counter, images, labels, preset="cifar10", iterations=30)
     # Measured: 7/8 after 30 iterations (reduced from 200 for time; 5/8 after 10); the full preset also
     # fools 7/8 of these images.
@@ -147,38 +134,11 @@ def test_presets_options_and_errors(resnet20):
     assert fwnucl_config("cifar10").eps == 5.0 and fwnucl_config("imagenet", targeted=True).eps == 5.0
     assert fwnucl_config(None).iterations == 200 and fwnucl_config(None).line_search_steps == 25
     assert set(FWNUCL_PRESETS) == {"cifar10", "imagenet"}
-    spec = get_attack("fwnucl")
-    assert spec.function is fwnucl and set(spec.presets) == {"cifar10", "imagenet"}
-    with pytest.raises(ValueError, match="unknown FWnucl preset 'cifar100'"):
-        fwnucl_config("cifar100")
-    with pytest.raises(TypeError, match="unknown FWnucl option"):
-        fwnucl_config(None, iters=5)
     with pytest.raises(ValueError, match="FWnucl option error: iterations must be ≥ 1"):
         fwnucl_config(None, iterations=0)
     with pytest.raises(ValueError, match="FWnucl option error: eps must be > 0"):
         fwnucl_config(None, eps=-1.0)
     with pytest.raises(ValueError, match="lmo must be 'exact' or 'reference'"):
         fwnucl_config(None, lmo="fast")
-    with pytest.raises(ValueError, match="inside bounds"):
-        fwnucl(resnet20, torch.rand(2, 3, 32, 32), torch.tensor([0, 1]), bounds=(0.2, 0.5), iterations=1)
     with pytest.raises(ValueError, match="patch_size 64 is larger"):
         fwnucl(resnet20, torch.rand(1, 3, 32, 32), torch.tensor([0]), patch_size=64, iterations=1)
-
-
-def test_inputs_untouched_and_model_state_restored(resnet20, cifar_correct, one_thread):
-    images, labels = cifar_correct[0][:2].clone(), cifar_correct[1][:2].clone()
-    images_before, labels_before = images.clone(), labels.clone()
-    resnet20.train()
-    resnet20.model.linear.weight.requires_grad_(False)
-    modes = [m.training for m in resnet20.modules()]
-    flags = [p.requires_grad for p in resnet20.parameters()]
-    try:
-        fwnucl(resnet20, images, labels, iterations=2, line_search_steps=3)
-        assert [m.training for m in resnet20.modules()] == modes
-        assert [p.requires_grad for p in resnet20.parameters()] == flags
-        assert all(p.grad is None for p in resnet20.parameters())
-    finally:
-        resnet20.eval()
-        resnet20.model.linear.weight.requires_grad_(True)
-    assert torch.equal(images, images_before) and torch.equal(labels, labels_before)
-    assert math.isfinite(images.sum().item())

@@ -13,7 +13,6 @@ import pytest
 import torch
 from torch import nn
 
-from gse_explain.attacks import get_attack
 from gse_explain.attacks.base import ModelCaller
 from gse_explain.attacks.homotopy import HOMOTOPY_PRESETS, homotopy, homotopy_config
 from gse_explain.attacks.homotopy_solver import HomotopySolver
@@ -49,14 +48,6 @@ def test_targeted_hits_the_target(resnet20, cifar_correct, one_thread):
     with torch.no_grad():
         assert torch.equal(resnet20(result.adversarials).argmax(1), targets)
     assert _linf_canonical(result.adversarials, images) <= 0.1 + 1e-6
-
-
-def test_deterministic_and_seed_is_ignored(resnet20, cifar_correct, one_thread):
-    images, labels = cifar_correct[0][2:3], cifar_correct[1][2:3]
-    first = homotopy(resnet20, images, labels, preset="cifar10", seed=1, **TINY)
-    second = homotopy(resnet20, images, labels, preset="cifar10", seed=2, **TINY)
-    assert torch.equal(first.adversarials, second.adversarials)
-    assert first.model_calls == second.model_calls
 
 
 def _tiny_attack(x, segments, eps=0.3, channels=2):
@@ -98,17 +89,8 @@ def test_prox_keeps_a_group_inside_the_box():
     assert not attack.prox(v, alpha=1.0, lam=0.05).any()  # gain 0.08 < 0.1
 
 
-def test_pass_budget_and_counts(resnet20, cifar_correct, one_thread):
-    class Counting(nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner, self.images = inner, 0
-
-        def forward(self, x):
-            self.images += x.shape[0]
-            return self.inner(x)
-
-    counting = Counting(resnet20)
+def test_pass_budget_and_counts(resnet20, cifar_correct, counting_model, one_thread):
+    counting = counting_model(resnet20)
     images, labels = cifar_correct[0][:2], cifar_correct[1][:2]
     result = homotopy(counting, images, labels, preset="cifar10", max_passes=30)
     assert counting.images == result.model_passes == result.forward_passes + result.gradient_passes
@@ -124,25 +106,7 @@ def test_already_adversarial_image_is_returned_unchanged(resnet20, cifar_correct
     assert (result.gradient_passes, result.forward_passes) == (1, 1)
 
 
-def test_inputs_untouched_and_model_state_restored(resnet20, cifar_correct, one_thread):
-    images, labels = cifar_correct[0][:1].clone(), cifar_correct[1][:1].clone()
-    before = images.clone(), labels.clone()
-    resnet20.train()
-    resnet20.model.linear.weight.requires_grad_(False)
-    modes = [m.training for m in resnet20.modules()]
-    flags = [p.requires_grad for p in resnet20.parameters()]
-    try:
-        homotopy(resnet20, images, labels, preset="cifar10", **TINY)
-        assert [m.training for m in resnet20.modules()] == modes
-        assert [p.requires_grad for p in resnet20.parameters()] == flags
-        assert all(p.grad is None for p in resnet20.parameters())
-    finally:
-        resnet20.eval()
-        resnet20.model.linear.weight.requires_grad_(True)
-    assert torch.equal(images, before[0]) and torch.equal(labels, before[1])
-
-
-def test_presets_options_and_registry():
+def test_presets_and_options():
     cifar = homotopy_config("cifar10", targeted=True)
     assert (cifar.dec_factor, cifar.val_c, cifar.val_w1, cifar.val_w2) == (0.9, 1e-1, 1e-3, 1e-5)
     assert (cifar.val_gamma, cifar.beta, cifar.n_segments) == (0.96, 1e-1, 100)
@@ -151,21 +115,10 @@ def test_presets_options_and_registry():
     assert imagenet.iter_inc == tuple(range(500, 6001, 500)) and imagenet.n_segments == 500
     assert (imagenet.max_epsilon, imagenet.maxiter, imagenet.eta, imagenet.delta, imagenet.rho) == (0.1, 100, 0.9, 0.3, 0.8)
     assert homotopy_config("cifar10", maxiter=7).maxiter == 7
-    spec = get_attack("homotopy")
-    assert spec.function is homotopy and set(HOMOTOPY_PRESETS) <= set(spec.presets)
-    with pytest.raises(ValueError, match="unknown Homotopy preset 'mnist'"):
-        homotopy_config("mnist")
-    with pytest.raises(TypeError, match="unknown Homotopy option"):
-        homotopy_config(None, lam=0.1)
+    assert set(HOMOTOPY_PRESETS) == {"cifar10", "imagenet"}
     with pytest.raises(ValueError, match="Homotopy option error: max_update must be ≥ 1"):
         homotopy_config(None, max_update=0)
     with pytest.raises(ValueError, match="Homotopy option error: max_epsilon must be > 0"):
         homotopy_config(None, max_epsilon=0.0)
     with pytest.raises(ValueError, match="Homotopy option error: max_outer_iterations"):
         homotopy_config(None, max_outer_iterations=0)
-
-
-def test_bad_bounds_are_rejected(resnet20):
-    images = torch.rand(1, 3, 32, 32)
-    with pytest.raises(ValueError, match="inside bounds"):
-        homotopy(resnet20, images, torch.tensor([0]), bounds=(0.2, 0.5))

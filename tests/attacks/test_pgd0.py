@@ -1,31 +1,15 @@
-"""PGD0 (Croce & Hein 2019, spec §B.6) on the authors' ResNet20 and real CIFAR-10 images, plus its contract."""
+"""PGD0 (Croce & Hein 2019, spec §B.6) on the authors' ResNet20 and real CIFAR-10 images (shared contract:
+``test_attack_contract.py``)."""
 
 import pytest
 import torch
 from torch import nn
 
-from gse_explain.attacks import PGD0_PRESETS, get_attack, pgd0, pgd0_config
+from gse_explain.attacks import pgd0, pgd0_config
 from gse_explain.attacks.pgd0 import project_l0_box
 from gse_explain.attacks.pixel_sparse import changed_pixels
 
 FAST = dict(iterations=20, n_restarts=2)
-
-
-class Counting(nn.Module):
-    """Counts the images sent through the wrapped model, with and without autograd."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-        self.with_grad = 0
-        self.without_grad = 0
-
-    def forward(self, x):
-        if torch.is_grad_enabled() and x.requires_grad:
-            self.with_grad += x.shape[0]
-        else:
-            self.without_grad += x.shape[0]
-        return self.model(x)
 
 
 def test_paper_preset_untargeted_first_16_correct(resnet20, cifar_correct, one_thread):
@@ -70,23 +54,13 @@ def test_targeted_reaches_the_target_on_the_paper_scale(resnet20, cifar_correct,
     assert changed_pixels(result.adversarials, x).max() <= 90
 
 
-def test_seed_determines_the_result(resnet20, cifar_correct, one_thread):
+def test_failures_unchanged_and_passes_counted(resnet20, cifar_correct, counting_model, one_thread):
     images, labels = cifar_correct[0][:4], cifar_correct[1][:4]
-    options = dict(k=20, iterations=3, n_restarts=1)
-    first = pgd0(resnet20, images, labels, seed=1, **options)
-    second = pgd0(resnet20, images, labels, generator=torch.Generator().manual_seed(1), **options)
-    other = pgd0(resnet20, images, labels, seed=2, **options)
-    assert torch.equal(first.adversarials, second.adversarials) and torch.equal(first.success, second.success)
-    assert not torch.equal(first.adversarials, other.adversarials)
-
-
-def test_failures_unchanged_and_passes_counted(resnet20, cifar_correct, one_thread):
-    images, labels = cifar_correct[0][:4], cifar_correct[1][:4]
-    counting = Counting(resnet20)
+    counting = counting_model(resnet20)
     result = pgd0(counting, images, labels, k=1, iterations=3, n_restarts=2, step_size=1e-6)
     assert not result.success.any()  # one pixel and tiny steps: no image is fooled (measured)
     assert torch.equal(result.adversarials, images)
-    assert counting.with_grad == result.gradient_passes and counting.without_grad == result.forward_passes
+    assert counting.seen == {True: result.gradient_passes, False: result.forward_passes}
     # Per restart: gradient passes at iterates 0, 1, 2 and a forward pass for the last iterate 3.
     assert result.gradient_passes == 2 * 3 * 4 and result.forward_passes == 2 * 4
     assert result.model_calls == ([(4, True)] * 3 + [(4, False)]) * 2
@@ -109,63 +83,25 @@ def test_projection_scores_the_box_violation():
     assert ((projected != 0).sum(dim=1) % 3 == 0).all()
 
 
-def test_inputs_untouched_and_model_state_restored(resnet20, cifar_correct, one_thread):
-    images, labels = cifar_correct[0][:2].clone(), cifar_correct[1][:2].clone()
-    images_before, labels_before = images.clone(), labels.clone()
-    resnet20.train()
-    resnet20.model.linear.weight.requires_grad_(False)
-    modes = [m.training for m in resnet20.modules()]
-    flags = [p.requires_grad for p in resnet20.parameters()]
-    try:
-        pgd0(resnet20, images, labels, k=5, iterations=2, n_restarts=1)
-        assert [m.training for m in resnet20.modules()] == modes
-        assert [p.requires_grad for p in resnet20.parameters()] == flags
-        assert all(p.grad is None for p in resnet20.parameters())
-    finally:
-        resnet20.eval()
-        resnet20.model.linear.weight.requires_grad_(True)
-    assert torch.equal(images, images_before) and torch.equal(labels, labels_before)
-
-
-def test_presets_registry_and_bad_arguments():
+def test_presets_and_bad_options():
     assert pgd0_config("cifar10").k == 90 and pgd0_config("cifar10", targeted=True).k == 90
     assert pgd0_config("imagenet").k == 6600 and pgd0_config("imagenet", targeted=True).k == 6600
     config = pgd0_config("cifar10")
     assert (config.n_restarts, config.iterations) == (5, 200) and config.step_size == pytest.approx(470.588, abs=1e-3)
     assert pgd0_config("cifar10", k=7).k == 7
-    spec = get_attack("pgd0")
-    assert spec.function is pgd0 and set(spec.presets) == set(PGD0_PRESETS)
     with pytest.raises(ValueError, match="PGD0 option error: k must be an integer ≥ 1"):
         pgd0_config(None, k=0)
     with pytest.raises(ValueError, match="iterations must be"):
         pgd0_config(None, iterations=0)
-    with pytest.raises(ValueError, match="unknown PGD0 preset 'mnist'"):
-        pgd0_config("mnist")
-    with pytest.raises(TypeError, match=r"unknown PGD0 option\(s\) \['eps'\]"):
-        pgd0_config(None, eps=0.1)
-
-
-class _Linear(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(3 * 4 * 4, 5)
-
-    def forward(self, x):
-        return self.fc(x.flatten(1))
 
 
 def test_bad_calls_raise_clear_errors():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 5))
     images, labels = torch.rand(2, 3, 4, 4), torch.tensor([0, 1])
     with pytest.raises(ValueError, match="k = 17 pixels exceeds the 4×4 = 16 pixels"):
-        pgd0(_Linear(), images, labels, k=17)
-    with pytest.raises(ValueError, match="inside bounds"):
-        pgd0(_Linear(), images, labels, bounds=(0.2, 0.5), k=2)
+        pgd0(model, images, labels, k=17)
     with pytest.raises(ValueError, match="PGD0 option error: k must"):
-        pgd0(_Linear(), images, labels, k=-1)
-    with pytest.raises(ValueError, match="unknown PGD0 preset"):
-        pgd0(_Linear(), images, labels, preset="cifar100")
-    with pytest.raises(TypeError, match="unknown PGD0 option"):
-        pgd0(_Linear(), images, labels, steps=3)
+        pgd0(model, images, labels, k=-1)
     # k = H·W is allowed (every pixel may change).
-    result = pgd0(_Linear(), images, labels, k=16, iterations=2, n_restarts=1)
+    result = pgd0(model, images, labels, k=16, iterations=2, n_restarts=1)
     assert result.adversarials.shape == images.shape

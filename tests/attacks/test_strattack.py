@@ -1,4 +1,4 @@
-"""StrAttack on the authors' ResNet20 and real CIFAR-10 images, its building blocks and its contract (spec §B.1).
+"""StrAttack on the authors' ResNet20 and real CIFAR-10 images, its building blocks (spec §B.1).
 
 The paper preset costs 3200 gradient + 1600 forward passes per image (about 2.5 s per image on one CPU core),
 too slow for CI, so the model tests reduce search steps and iterations through options (``FAST``).
@@ -10,23 +10,10 @@ import torch
 from torch import nn
 
 from gse_explain import distances
-from gse_explain.attacks import STRATTACK_PRESETS, get_attack, strattack, strattack_config
+from gse_explain.attacks import STRATTACK_PRESETS, strattack, strattack_config
 from gse_explain.attacks.strattack import group_soft_threshold, nonzero_quantile
 
 FAST = dict(search_steps=3, max_iter=30, retrain_steps=2, retrain_iter=30)
-
-
-class CountingModel(nn.Module):
-    """Wraps a model and counts the images it sees, with and without gradient."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-        self.seen = {True: 0, False: 0}
-
-    def forward(self, x):
-        self.seen[torch.is_grad_enabled()] += x.shape[0]
-        return self.model(x)
 
 
 def _fooled(model, adversarials, labels, targeted):
@@ -35,9 +22,9 @@ def _fooled(model, adversarials, labels, targeted):
     return predicted == labels if targeted else predicted != labels
 
 
-def test_untargeted_fools_most_images(resnet20, cifar_correct, one_thread):
+def test_untargeted_fools_most_images(resnet20, cifar_correct, counting_model, one_thread):
     images, labels = cifar_correct[0][:8], cifar_correct[1][:8]
-    counter = CountingModel(resnet20)
+    counter = counting_model(resnet20)
     result = strattack(counter, images, labels, preset="cifar10", **FAST)
     # Measured: 8/8 with FAST (3 × 30 + 2 × 30 iterations); the full preset also fools 8/8.
     assert result.success.float().mean() >= 0.85, result.success
@@ -111,9 +98,9 @@ def test_retrain_only_improves_and_stays_near_the_support(resnet20, cifar_correc
     assert inside.all()
 
 
-def test_failures_are_returned_unchanged(resnet20, cifar_correct, one_thread):
+def test_failures_are_returned_unchanged(resnet20, cifar_correct, counting_model, one_thread):
     images, labels = cifar_correct[0][:2], cifar_correct[1][:2]
-    counter = CountingModel(resnet20)
+    counter = counting_model(resnet20)
     result = strattack(counter, images, labels, c=1e-9, search_steps=1, max_iter=5, retrain_steps=2)
     assert not result.success.any()
     assert torch.equal(result.adversarials, images)
@@ -162,39 +149,12 @@ def test_nonzero_quantile_is_per_image_like_numpy():
     assert quantile[2].item() == float("inf")
 
 
-def test_presets_options_and_errors(resnet20):
+def test_presets_and_options():
     assert strattack_config("cifar10").c == 0.25
     assert strattack_config("imagenet", targeted=True).c == 2.5
     assert strattack_config("cifar10", c=1.0).c == 1.0
     assert set(STRATTACK_PRESETS) == {"cifar10", "imagenet"}
-    spec = get_attack("strattack")
-    assert spec.function is strattack and set(spec.presets) == {"cifar10", "imagenet"}
-    with pytest.raises(ValueError, match="unknown StrAttack preset 'mnist'"):
-        strattack_config("mnist")
-    with pytest.raises(TypeError, match="unknown StrAttack option"):
-        strattack_config(None, iterations=5)
     with pytest.raises(ValueError, match="StrAttack option error: max_iter must be ≥ 1"):
         strattack_config(None, max_iter=0)
     with pytest.raises(ValueError, match="StrAttack option error: c must be > 0"):
         strattack_config(None, c=0.0)
-    images = torch.rand(2, 3, 32, 32)
-    with pytest.raises(ValueError, match="inside bounds"):
-        strattack(resnet20, images, torch.tensor([0, 1]), bounds=(0.2, 0.5), max_iter=1, search_steps=1)
-
-
-def test_inputs_untouched_and_model_state_restored(resnet20, cifar_correct, one_thread):
-    images, labels = cifar_correct[0][:2].clone(), cifar_correct[1][:2].clone()
-    images_before, labels_before = images.clone(), labels.clone()
-    resnet20.train()
-    resnet20.model.linear.weight.requires_grad_(False)
-    modes = [m.training for m in resnet20.modules()]
-    flags = [p.requires_grad for p in resnet20.parameters()]
-    try:
-        strattack(resnet20, images, labels, preset="cifar10", search_steps=1, max_iter=3, retrain_iter=3)
-        assert [m.training for m in resnet20.modules()] == modes
-        assert [p.requires_grad for p in resnet20.parameters()] == flags
-        assert all(p.grad is None for p in resnet20.parameters())
-    finally:
-        resnet20.eval()
-        resnet20.model.linear.weight.requires_grad_(True)
-    assert torch.equal(images, images_before) and torch.equal(labels, labels_before)
