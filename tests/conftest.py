@@ -6,6 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from gse_explain.data import load_dataset
+from gse_explain.models import create_model
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -32,3 +35,27 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def resnet20_weights(shared_data) -> Path:
+    """The authors' ResNet20 CIFAR-10 weights (plain state dict)."""
+    return shared_data / "models" / "resnet20_cifar10_gse.pt"
+
+
+@pytest.fixture(scope="session")
+def resnet20(resnet20_weights):
+    """Authors' ResNet20 wrapped to take [0, 1] images (normalises to [-1, 1] inside). Shared by the whole
+    session: tests that change its mode or flags must restore them."""
+    return create_model("resnet20", weights=resnet20_weights)
+
+
+@pytest.fixture(scope="session")
+def cifar_npz(shared_data) -> Path:
+    """The first 500 CIFAR-10 test images as an .npz file."""
+    return shared_data / "cifar10" / "cifar10_test_0-499.npz"
+
+
+@pytest.fixture(scope="session")
+def cifar_dataset(cifar_npz):
+    return load_dataset("cifar10_npz", root=cifar_npz)

@@ -36,17 +36,17 @@ def first_images(cifar_dataset):
 
 
 # -- selection -------------------------------------------------------------------------------------------------
-def test_select_correct_first_n_in_order(eval_resnet20, cifar_dataset, first_images):
+def test_select_correct_first_n_in_order(resnet20, cifar_dataset, first_images):
     images, labels = first_images
     with torch.no_grad():
-        predicted = eval_resnet20.eval()(images).argmax(1)
-    assert (predict(eval_resnet20, images, batch_size=7) == predicted).all()
+        predicted = resnet20.eval()(images).argmax(1)
+    assert (predict(resnet20, images, batch_size=7) == predicted).all()
     correct = torch.nonzero(predicted == labels).flatten().tolist()
     assert len(correct) < 64  # the model makes mistakes among the first 64, so skipping is exercised
     wrong_before = next(i for i in range(64) if i not in correct)
     assert wrong_before < correct[9]
 
-    selection = select_correct(eval_resnet20, cifar_dataset, 10, batch_size=4)
+    selection = select_correct(resnet20, cifar_dataset, 10, batch_size=4)
     assert selection.positions.tolist() == correct[:10]
     assert selection.examples.tolist() == correct[:10]  # the npz index is 0..499
     assert selection.labels.tolist() == labels[correct[:10]].tolist()
@@ -58,17 +58,17 @@ def test_select_correct_first_n_in_order(eval_resnet20, cifar_dataset, first_ima
     assert Selection.from_json(selection.to_json()).to_json() == selection.to_json()
 
 
-def test_select_correct_maps_positions_to_dataset_index(eval_resnet20, cifar_dataset, first_images, tmp_path):
+def test_select_correct_maps_positions_to_dataset_index(resnet20, cifar_dataset, first_images, tmp_path):
     images, labels = first_images
     with torch.no_grad():
-        predicted = eval_resnet20.eval()(images).argmax(1)
+        predicted = resnet20.eval()(images).argmax(1)
     correct = torch.nonzero(predicted == labels).flatten().tolist()
     # the same 40 images reversed, with their own example indices
     x = (images[:40].flip(0).permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy()
     path = tmp_path / "reversed.npz"
     np.savez(path, x=x, y=labels[:40].flip(0).numpy().astype(np.uint8), index=np.arange(1000, 1040)[::-1] * 1)
     dataset = load_dataset("cifar10_npz", root=path)
-    selection = select_correct(eval_resnet20, dataset, None, batch_size=16)
+    selection = select_correct(resnet20, dataset, None, batch_size=16)
     expected_positions = sorted(39 - c for c in correct if c < 40)
     assert selection.positions.tolist() == expected_positions
     assert selection.examples.tolist() == [1039 - p for p in expected_positions]
@@ -116,25 +116,25 @@ def test_call_seed_is_reproducible_and_distinct():
 
 # -- attack_batch with the real model ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def two_correct(eval_resnet20, cifar_dataset):
-    selection = select_correct(eval_resnet20, cifar_dataset, 2)
+def two_correct(resnet20, cifar_dataset):
+    selection = select_correct(resnet20, cifar_dataset, 2)
     return load_images(cifar_dataset, selection.positions), torch.as_tensor(selection.labels)
 
 
-def test_explicit_targets_equal_to_labels_are_rejected(eval_resnet20, two_correct):
+def test_explicit_targets_equal_to_labels_are_rejected(resnet20, two_correct):
     images, labels = two_correct
     targets = (labels + 1) % 10
     targets[1] = labels[1]
     with pytest.raises(ValueError, match="target equals the true label for image 1"):
-        attack_batch(eval_resnet20, images, labels, targeted=True, targets=targets, options=TINY)
+        attack_batch(resnet20, images, labels, targeted=True, targets=targets, options=TINY)
     with pytest.raises(ValueError, match="shape"):
-        attack_batch(eval_resnet20, images, labels, targeted=True, targets=targets[:1], options=TINY)
+        attack_batch(resnet20, images, labels, targeted=True, targets=targets[:1], options=TINY)
     with pytest.raises(ValueError, match="targeted=True"):
-        attack_batch(eval_resnet20, images, labels, offsets=[1], options=TINY)
+        attack_batch(resnet20, images, labels, offsets=[1], options=TINY)
     with pytest.raises(ValueError, match="multiples of 10"):
-        attack_batch(eval_resnet20, images, labels, targeted=True, offsets=[1, 10], options=TINY)
+        attack_batch(resnet20, images, labels, targeted=True, offsets=[1, 10], options=TINY)
     with pytest.raises(ValueError, match="unknown attack"):
-        attack_batch(eval_resnet20, images, labels, attack="nope")
+        attack_batch(resnet20, images, labels, attack="nope")
 
 
 def _check_records(records, adversarials, images, rows):
@@ -153,11 +153,11 @@ def _check_records(records, adversarials, images, rows):
     assert adversarials.min() >= 0 and adversarials.max() <= 1
 
 
-def test_targeted_offsets_rows_image_by_offset(eval_resnet20, two_correct):
+def test_targeted_offsets_rows_image_by_offset(resnet20, two_correct):
     images, labels = two_correct
     before = images.clone()
     offsets = [1, 3, 9]
-    records, adversarials = attack_batch(eval_resnet20, images, labels, targeted=True, offsets=offsets,
+    records, adversarials = attack_batch(resnet20, images, labels, targeted=True, offsets=offsets,
                                          preset="cifar10", options=TINY, seed=5, batch_index=2)
     _check_records(records, adversarials, images, 6)
     assert torch.equal(images, before)
@@ -166,36 +166,36 @@ def test_targeted_offsets_rows_image_by_offset(eval_resnet20, two_correct):
     assert records["label"].tolist() == labels.tolist() * 3
     assert records["target"].tolist() == [(int(labels[i]) + o) % 10 for o in offsets for i in range(2)]
     # success means the model predicts the target on the stored adversarial
-    assert records["success"].tolist() == (predict(eval_resnet20, adversarials) == torch.as_tensor(records["target"])).tolist()
+    assert records["success"].tolist() == (predict(resnet20, adversarials) == torch.as_tensor(records["target"])).tolist()
     # time and model passes are amortised per call: equal within a call
     for call in range(3):
         assert len(set(records["time"][2 * call : 2 * call + 2])) == 1
         assert len(set(records["model_passes"][2 * call : 2 * call + 2])) == 1
     # GSE is deterministic: the same call gives the same result
-    again, adv_again = attack_batch(eval_resnet20, images, labels, targeted=True, offsets=[3], preset="cifar10", options=TINY)
+    again, adv_again = attack_batch(resnet20, images, labels, targeted=True, offsets=[3], preset="cifar10", options=TINY)
     assert torch.equal(adv_again, adversarials[2:4])
     assert again["success"].tolist() == records["success"][2:4].tolist()
 
 
-def test_targeted_default_offsets_and_explicit_targets(eval_resnet20, two_correct):
+def test_targeted_default_offsets_and_explicit_targets(resnet20, two_correct):
     images, labels = two_correct
-    records, adversarials = attack_batch(eval_resnet20, images, labels, targeted=True, options={"iterations": 5, "search_steps": 1})
+    records, adversarials = attack_batch(resnet20, images, labels, targeted=True, options={"iterations": 5, "search_steps": 1})
     _check_records(records, adversarials, images, 18)
     assert records["offset"].tolist() == [o for o in range(1, 10) for _ in range(2)]
     assert sorted(records["target"][records["image"] == 0].tolist()) == sorted(set(range(10)) - {int(labels[0])})
     targets = (labels + 4) % 10
-    records, adversarials = attack_batch(eval_resnet20, images, labels, targeted=True, targets=targets, options=TINY)
+    records, adversarials = attack_batch(resnet20, images, labels, targeted=True, targets=targets, options=TINY)
     _check_records(records, adversarials, images, 2)
     assert records["target"].tolist() == targets.tolist() and records["offset"].tolist() == [-1, -1]
 
 
-def test_untargeted_records(eval_resnet20, two_correct):
+def test_untargeted_records(resnet20, two_correct):
     images, labels = two_correct
-    records, adversarials = attack_batch(eval_resnet20, images, labels, preset="cifar10", options=TINY)
+    records, adversarials = attack_batch(resnet20, images, labels, preset="cifar10", options=TINY)
     _check_records(records, adversarials, images, 2)
     assert records["target"].tolist() == [-1, -1] and records["offset"].tolist() == [-1, -1]
     assert records["label"].tolist() == labels.tolist()
-    assert records["success"].tolist() == (predict(eval_resnet20, adversarials) != labels).tolist()
+    assert records["success"].tolist() == (predict(resnet20, adversarials) != labels).tolist()
     # a failed example is returned unchanged, so its metrics are all zero
     failed = ~records["success"]
     assert (records["acp"][failed] == 0).all()
