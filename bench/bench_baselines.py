@@ -32,6 +32,7 @@ import torch
 from gse_explain import evaluate
 from gse_explain.attacks import list_attacks
 from gse_explain.evaluation.store import atomic_write_bytes, load_results
+from gse_explain.evaluation.summary import summarize_targeted, summarize_untargeted
 
 ROOT = Path(__file__).resolve().parents[1]
 ORDER = ["gse", "strattack", "fwnucl", "pgd0", "sparse_rs", "homotopy", "sapf"]
@@ -141,8 +142,7 @@ def comparison_section(untargeted: dict[str, Path], targeted: dict[str, Path]) -
             shared = set(run.records["example"]) & set(gse_run.records["example"])
             def row(results):
                 records = results.records[results.records["example"].isin(shared)]
-                summary = results.__class__(results.store, results.config, records, results.expected_batches).summary()
-                return summary if mode == "untargeted" else summary["average"]
+                return summarize_untargeted(records) if mode == "untargeted" else summarize_targeted(records)["average"]
             ours, theirs = row(gse_run), row(run)
             ratio = lambda key: f"{100 * (ours[key] / theirs[key] - 1):+.0f}%" if theirs[key] == theirs[key] and theirs[key] else "N/A"  # noqa: E731
             lines.append(f"| {attack} | {mode} | {theirs['time'] / ours['time']:.2g}× | {ratio('acp')} | {ratio('anc')} | {ratio('d20')} | {theirs['n']} |")

@@ -152,11 +152,6 @@ def _versions() -> dict:
             "torchvision": torchvision.__version__, "numpy": np.__version__}
 
 
-def _load_model_and_data(config: dict, device: str):
-    # Shared with the analysis layer, which rebuilds the model of a stored run the same way.
-    return load_model_and_data(config, device)
-
-
 def print_table(path: Path, average: str = "successful", out=None) -> None:
     out = sys.stdout if out is None else out  # looked up at call time, so redirections of sys.stdout apply
     results = load_results(path)
@@ -209,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             print_table(output, args.average)
             return 0
     try:  # before a new store is created, so a bad model or data argument leaves nothing behind
-        model, dataset = _load_model_and_data(config, device)
+        model, dataset = load_model_and_data(config, device)  # shared with the analysis layer
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         raise SystemExit(f"error: {exc}") from None
     if store is None:
