@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 from ._base import ArrayImageDataset, ImageDataset, ImageFileDataset
 from .cifar10 import CIFAR10_CLASSES, cifar10, cifar10_npz
+from .classes import class_names
 from .imagenet import IMAGE_EXTENSIONS, image_folder, imagenet_val, nips2017, read_index_file
 from .photos import DEFAULT_PHOTOS, skimage_photos
 
@@ -65,6 +66,7 @@ def load_dataset(name: str, root: Optional[Union[str, os.PathLike]] = None, **kw
 
 
 __all__ = [
+    "class_names",
     "ArrayImageDataset",
     "CIFAR10_CLASSES",
     "DEFAULT_PHOTOS",

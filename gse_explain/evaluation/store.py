@@ -36,7 +36,7 @@ import torch
 
 from .summary import summarize
 
-__all__ = ["FORMAT", "ResultStore", "RunResults", "StoreError", "StoreMismatchError", "load_results"]
+__all__ = ["FORMAT", "ResultStore", "config_diff", "RunResults", "StoreError", "StoreMismatchError", "load_results"]
 
 FORMAT = "gse_explain.result_store"
 FORMAT_VERSION = 1
@@ -116,7 +116,8 @@ def _records_from_json(text: str) -> pd.DataFrame:
     return frame.astype(payload["dtypes"]) if "dtypes" in payload else frame
 
 
-def _config_diff(old: dict, new: dict) -> list[str]:
+def config_diff(old: dict, new: dict) -> list[str]:
+    """Lines naming each configuration entry that differs (entries in :data:`NOT_COMPARED` are ignored)."""
     keys = (set(old) | set(new)) - NOT_COMPARED
     return [f"{k}: stored {old.get(k)!r}, requested {new.get(k)!r}" for k in sorted(keys) if old.get(k) != new.get(k)]
 
@@ -152,7 +153,7 @@ class ResultStore:
             manifest_path = store.path / "manifest.json"
             if manifest_path.exists():
                 old = store.manifest["config"]
-                diff = _config_diff(old, config)
+                diff = config_diff(old, config)
                 if not diff:
                     return store
                 if not overwrite:
@@ -161,7 +162,7 @@ class ResultStore:
                         + "\n  ".join(diff)
                         + "\nchoose another --output folder, or pass --overwrite to move the old store aside"
                     )
-                store._move_aside()
+                store.move_aside()
             elif any(not _is_store_skeleton(entry) for entry in store.path.iterdir()):
                 raise StoreError(
                     f"{store.path} is a non-empty folder without manifest.json, so it is not a gse_explain result "
@@ -178,7 +179,7 @@ class ResultStore:
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         written = _create_once(store.path / "manifest.json", manifest)
-        diff = _config_diff(written["config"], config)
+        diff = config_diff(written["config"], config)
         if diff:  # another process created it concurrently with another configuration
             raise StoreMismatchError(f"store {store.path} was just created with another configuration:\n  " + "\n  ".join(diff))
         store._manifest = None
@@ -193,7 +194,8 @@ class ResultStore:
         store.manifest  # validates
         return store
 
-    def _move_aside(self) -> None:
+    def move_aside(self) -> Path:
+        """Rename the store folder to ``<name>.replaced-<timestamp>`` (nothing is deleted); return the new path."""
         target = self.path.with_name(f"{self.path.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
         suffix = 1
         while target.exists():  # several replacements within one second
@@ -201,6 +203,7 @@ class ResultStore:
             suffix += 1
         os.replace(self.path, target)
         self._manifest = None
+        return target
 
     @property
     def manifest(self) -> dict:

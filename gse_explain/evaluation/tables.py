@@ -1,6 +1,8 @@
-"""Render summaries as the paper's tables: Table 2 (untargeted) and Table 3 (targeted) layouts.
+"""Render summaries as the paper's tables: Table 1 (untargeted and targeted side by side), Table 2
+(untargeted), Table 3 (targeted best/average/worst) and Table 4 (time per image) layouts.
 
 Both Markdown (printed by the CLI, pasted into READMEs) and LaTeX (booktabs) come from the same rows.
+Summaries are the dictionaries of :mod:`gse_explain.evaluation.summary`; nothing is computed here.
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Mapping, Sequence
 
-__all__ = ["untargeted_table", "targeted_table"]
+__all__ = ["comparison_table", "targeted_table", "timing_table", "untargeted_table"]
 
 _HEADER = ["ASR", "ACP", "ANC", "ℓ2", "d2,0", "time/img (s)"]
 _LATEX_HEADER = [r"ASR", r"ACP", r"ANC", r"$\ell_2$", r"$d_{2,0}$", r"time (s)"]
@@ -35,7 +37,9 @@ def _render(header: list[str], rows: list[list[str]], fmt: str) -> str:
         return "\n".join(lines)
     if fmt == "latex":
         escape = lambda s: "".join("\\" + ch if ch in "%&_#" else ch for ch in s)  # noqa: E731  (e.g. "imagenet_adv")
-        lines = [r"\begin{tabular}{" + "l" * (len(header) - 6) + "r" * 6 + "}", r"\toprule", " & ".join(header) + r" \\", r"\midrule"]
+        numeric = sum(1 for cell in rows[0] if cell[:1].isdigit() or cell == "N/A") if rows else len(header) - 1
+        lines = [r"\begin{tabular}{" + "l" * (len(header) - numeric) + "r" * numeric + "}", r"\toprule",
+                 " & ".join(h if "$" in h else escape(h) for h in header) + r" \\", r"\midrule"]
         lines += [" & ".join(escape(c) for c in r) + r" \\" for r in rows]
         lines += [r"\bottomrule", r"\end{tabular}"]
         return "\n".join(lines)
@@ -55,3 +59,38 @@ def targeted_table(summaries: Mapping[str, Mapping[str, Mapping[str, float]]] | 
     header = ["attack", "case", *(_LATEX_HEADER if fmt == "latex" else _HEADER)]
     rows = [[name, case, *_cells(cases[case])] for name, cases in items for case in ("best", "average", "worst")]
     return _render(header, rows, fmt)
+
+
+def _items(summaries) -> list:
+    return list(summaries.items()) if isinstance(summaries, Mapping) else list(summaries)
+
+
+def comparison_table(untargeted: Mapping[str, Mapping[str, float]], targeted: Mapping[str, Mapping[str, Mapping[str, float]]],
+                     fmt: str = "markdown") -> str:
+    """Table 1 layout: per attack, the untargeted row and the targeted average-case row side by side.
+
+    An attack missing from one mode gets N/A cells there (attacks are listed in the order first seen).
+    """
+    names = list(dict.fromkeys([name for name, _ in _items(untargeted)] + [name for name, _ in _items(targeted)]))
+    untargeted, targeted = dict(_items(untargeted)), dict(_items(targeted))
+    missing = {"asr": math.nan, "acp": math.nan, "anc": math.nan, "l2": math.nan, "d20": math.nan, "time": math.nan}
+    metric_header = _LATEX_HEADER if fmt == "latex" else _HEADER
+    header = ["attack", *[f"U: {h}" for h in metric_header], *[f"T: {h}" for h in metric_header]]
+    rows = [[name, *_cells(untargeted.get(name, missing)), *_cells(targeted.get(name, {}).get("average", missing))] for name in names]
+    return _render(header, rows, fmt)
+
+
+def timing_table(times: Mapping[str, Mapping[str, float]], columns: Sequence[str] | None = None, fmt: str = "markdown") -> str:
+    """Table 4 layout: seconds per image (amortised over the batch), one row per attack, one column per setting.
+
+    Args:
+        times: ``{attack: {setting: seconds}}``, e.g. ``{"GSE": {"U resnet20": 0.58, "T resnet20": 0.5}}``.
+        columns: the settings in column order (default: in the order first seen).
+    """
+    items = _items(times)
+    if columns is None:
+        columns = list(dict.fromkeys(key for _, row in items for key in row))
+    def cell(value):
+        return "N/A" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3g}"
+    rows = [[name, *[cell(row.get(column)) for column in columns]] for name, row in items]
+    return _render(["attack", *[f"{c} (s)" for c in columns]], rows, fmt)

@@ -6,7 +6,7 @@ trained with internally.
 """
 
 from .cifar_resnet import BasicBlock, CifarResNet, cifar_resnet
-from .efficientnet import efficientnet_lite0
+from .efficientnet import efficientnet_lite0, efficientnet_lite1
 from .normalization import (
     IDENTITY_STATS,
     IMAGENET_STATS,
@@ -30,6 +30,7 @@ __all__ = [
     "cifar_resnet",
     "create_model",
     "efficientnet_lite0",
+    "efficientnet_lite1",
     "list_models",
     "model_info",
     "register_model",

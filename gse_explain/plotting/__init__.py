@@ -5,7 +5,7 @@ use a non-interactive backend (``MPLBACKEND=Agg``).
 """
 
 from .figures import save_figure
-from .is_curves import plot_curves
+from .is_curves import plot_curves, plot_is_curves
 from .overlays import (
     PANELS,
     perturbation_rgb,
@@ -21,6 +21,7 @@ __all__ = [
     "PANELS",
     "perturbation_rgb",
     "plot_curves",
+    "plot_is_curves",
     "plot_examples",
     "save_figure",
     "show_cam",

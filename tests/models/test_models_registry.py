@@ -6,7 +6,7 @@ from torch import nn
 
 from gse_explain.models import NormalizedModel, create_model, list_models, model_info, register_model, registry
 
-BUILTIN = {"resnet20", "resnet32", "resnet44", "resnet56", "resnet50", "vgg19", "vit_b_16", "efficientnet_lite0"}
+BUILTIN = {"resnet20", "resnet32", "resnet44", "resnet56", "resnet50", "vgg19", "vit_b_16", "efficientnet_lite0", "efficientnet_lite1"}
 
 
 @pytest.fixture

@@ -1,0 +1,160 @@
+"""``python -m gse_explain.figures [STUDY]``: run a study's attacks (if their stores are not complete) and
+draw the paper's figures and tables into ``figures/<study>/``.
+
+Re-running with the same options finds the complete stores and only redraws (seconds); ``--rerun`` moves
+the stores aside and recomputes them. See ``--help`` and the README for each study's options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .. import __version__
+from ..attacks import list_attacks
+from ..evaluate import _parse_offsets, _parse_option
+from ..evaluation.store import StoreError
+from .render import FIGURES, render_study
+from .runner import StudyRunError, ensure_runs
+from .studies import STUDIES, build_study, describe
+
+__all__ = ["build_parser", "main"]
+
+_TABLE1_DEFAULT = {"demo": 1, "cifar10": 2, "imagenet": 0, "nips2017": 0}
+
+
+def _attack_option(text: str) -> tuple[str, str, object]:
+    attack, sep, rest = text.partition(":")
+    if not sep or attack not in list_attacks():
+        raise argparse.ArgumentTypeError(
+            f"--option must look like ATTACK:NAME=VALUE with ATTACK one of {', '.join(list_attacks())} "
+            f"(e.g. strattack:max_iter=100); got {text!r}")
+    name, value = _parse_option(rest)
+    return attack, name, value
+
+
+def _attack_list(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [n for n in names if n not in list_attacks()]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"--attacks takes names from {', '.join(list_attacks())}; got {text!r}")
+    return names
+
+
+def _figure_list(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [n for n in names if n not in FIGURES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"--only takes names from {', '.join(FIGURES)}; got {text!r}")
+    return names
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m gse_explain.figures",
+        description="Regenerate the GSE paper's figures (1-5) and tables (1-4) for a study. Attack runs are stored in "
+        "--runs (resumable); complete stores are only redrawn.",
+    )
+    parser.add_argument("study", nargs="?", default="demo", choices=list(STUDIES),
+                        help="demo (default; offline, EfficientNet-Lite0 on scikit-image photos), cifar10 (ResNet20, the paper's "
+                        "CIFAR-10 setting), imagenet (validation folder), nips2017 (NIPS-2017 competition images)")
+    where = parser.add_argument_group("where")
+    where.add_argument("--runs", help="folder of the study's result stores (default: runs/<study>)")
+    where.add_argument("--out", help="folder for figures and tables (default: figures/<study>)")
+    data = parser.add_argument_group("data and models (cifar10, imagenet, nips2017)")
+    data.add_argument("--data-root", help="cifar10: torchvision CIFAR-10 folder or .npz file; imagenet: validation folder; nips2017: its folder")
+    data.add_argument("--index-file", help="imagenet: the paper's random_10k_indices.txt (default: every validation image)")
+    data.add_argument("--image-size", type=int, help="imagenet/nips2017: resize to this square size (default: the model's; the paper squashes to 256)")
+    data.add_argument("--model", help="main model (cifar10: resnet20; imagenet/nips2017: resnet50, vit_b_16, vgg19 or efficientnet_lite0)")
+    data.add_argument("--weights", help="main model's weights file (cifar10: the authors' resnet20_cifar10_gse.pt; torchvision models: "
+                      "a file, or DEFAULT for torchvision's cache/download)")
+    data.add_argument("--second-model", help="Figure 5's model (cifar10: resnet56; imagenet/nips2017: vgg19)")
+    data.add_argument("--second-weights", help="Figure 5's weights (cifar10: needed for Figure 5, e.g. resnet56_cifar10_akamaster.th)")
+    data.add_argument("--no-second", action="store_true", help="skip the second model (no Figure 5)")
+    size = parser.add_argument_group("budget")
+    size.add_argument("--num-images", type=int, help="untargeted images (default: demo 4, cifar10 50, imagenet/nips2017 100)")
+    size.add_argument("--targeted-images", type=int, help="targeted images (default: demo 2, cifar10 10, imagenet/nips2017 20)")
+    size.add_argument("--offsets", type=_parse_offsets, help="target label offsets (default: demo 857; otherwise the paper's)")
+    size.add_argument("--table1-images", type=int, help="images for Table 1's sequential GSE/Homotopy/SAPF runs; 0 skips Table 1 "
+                      "(default: demo 1, cifar10 2, others 0)")
+    size.add_argument("--attacks", type=_attack_list, help="comma-separated attacks for Figures 2-5 and Tables 2-4 "
+                      "(default: gse,strattack,fwnucl,pgd0,sparse_rs)")
+    size.add_argument("--option", action="append", type=_attack_option, default=[], metavar="ATTACK:NAME=VALUE",
+                      help="override one attack option, e.g. strattack:max_iter=100 (repeatable)")
+    size.add_argument("--batch-size", type=int, help="images per attack call (default: demo 4, cifar10 16, imagenet 8)")
+    run = parser.add_argument_group("run")
+    run.add_argument("--rerun", action="store_true", help="move the existing stores aside and recompute every run")
+    run.add_argument("--only", type=_figure_list, help=f"draw only these outputs ({', '.join(FIGURES)})")
+    run.add_argument("--device", default="cpu", help="device for the saliency maps and CAMs of the figures (default: cpu)")
+    run.add_argument("--dry-run", action="store_true", help="print the runs and budgets, run nothing")
+    run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return parser
+
+
+def _check(args) -> None:
+    for flag in ("num_images", "targeted_images", "batch_size"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise SystemExit(f"error: --{flag.replace('_', '-')} must be ≥ 1; got {value}")
+    if args.table1_images is not None and args.table1_images < 0:
+        raise SystemExit(f"error: --table1-images must be ≥ 0; got {args.table1_images}")
+    for flag in ("data_root", "weights", "second_weights", "index_file"):
+        value = getattr(args, flag)
+        if value not in (None, "DEFAULT", "random") and not Path(value).exists():
+            raise SystemExit(f"error: --{flag.replace('_', '-')} {value} does not exist; give the path of the "
+                             f"{'dataset' if flag == 'data_root' else 'file'} (see --help)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _check(args)
+    args.attack_options = {}
+    for attack, name, value in args.option:
+        args.attack_options.setdefault(attack, {})[name] = value
+    if args.table1_images is None:
+        args.table1_images = _TABLE1_DEFAULT[args.study]
+    try:
+        study = build_study(args.study, args)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    runs_dir = Path(args.runs or f"runs/{study.name}")
+    out_dir = Path(args.out or f"figures/{study.name}")
+    print(describe(study), file=sys.stderr)
+    if args.dry_run:
+        return 0
+    start = time.perf_counter()
+    try:
+        paths = ensure_runs(study.runs, runs_dir, rerun=args.rerun, progress=not args.no_progress)
+    except StudyRunError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    attack_seconds = time.perf_counter() - start
+    try:
+        written = render_study(study, paths, out_dir, only=args.only, device=args.device, progress=not args.no_progress)
+    except (StoreError, ValueError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    manifest = {
+        "study": study.name,
+        "description": study.description,
+        "notes": list(study.notes),
+        "command": ["python", "-m", "gse_explain.figures", *(argv if argv is not None else sys.argv[1:])],
+        "runs": [{"key": r.key, "store": str(paths[r.key]), "group": r.group, "attack": r.attack, "mode": r.mode, "model": r.model,
+                  "num_images": r.num_images, "offsets": r.offsets, "options": r.options, "batch_size": r.batch_size} for r in study.runs],
+        "outputs": sorted(str(p.relative_to(out_dir)) for p in written),
+        "seconds": {"attacks": round(attack_seconds, 1), "drawing": round(time.perf_counter() - start - attack_seconds, 1)},
+        "machine": {"platform": platform.platform(), "processor": platform.processor(), "torch_threads": torch.get_num_threads(),
+                    "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+        "versions": {"gse_explain": __version__, "torch": torch.__version__, "python": platform.python_version()},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    from ..analysis.export import write_bytes_atomically
+
+    write_bytes_atomically(out_dir / "manifest.json", json.dumps(manifest, indent=2).encode(), overwrite=True)
+    print(f"wrote {len(written)} files to {out_dir} (attacks {attack_seconds:.0f} s, drawing "
+          f"{manifest['seconds']['drawing']:.0f} s)", file=sys.stderr)
+    return 0

@@ -1,0 +1,208 @@
+"""The paper's figures drawn from result stores.
+
+- :func:`figure_gse_examples` (Fig. 1): GSE adversarial examples in a grid — original, adversarial and
+  perturbation per column, labels in the titles.
+- :func:`figure_interpretability` (Figs. 2 and 5): IS versus percentile per attack (targeted runs), with
+  the per-example table and the curves returned for CSV export.
+- :func:`figure_attack_examples` (Figs. 3 and 4): one row per attack on the same image (and target):
+  image, adversarial image, perturbation, cluster labels and CAM overlay (perturbed pixels outlined),
+  true and predicted labels in the titles.
+
+Every function takes stores (paths or :class:`~gse_explain.evaluation.RunResults`) and an optional model
+(default: rebuilt from the store's configuration) and returns the figure with what it plotted. Draw inside
+:func:`~gse_explain.plotting.style.paper_style` for the paper's look (the CLI does).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from ..analysis import class_activation_maps, interpretability_curves
+from ..analysis._runs import named_runs, open_run, run_model
+from ..data import class_names
+from ..evaluation.protocol import predict
+from ..plotting import plot_examples, plot_is_curves, show_image, show_perturbation
+from ..plotting.style import attack_color, attack_label
+
+__all__ = ["figure_attack_examples", "figure_gse_examples", "figure_interpretability", "pick_examples"]
+
+_KEY = ["example", "offset"]
+
+
+def _label_names(model, images: torch.Tensor, names: Sequence[str] | None) -> Sequence[str]:
+    if names is not None:
+        return names
+    with torch.no_grad():
+        was_training = model.training
+        model.eval()
+        classes = model(images[:1]).shape[1]
+        model.train(was_training)
+    return class_names(classes)
+
+
+def _rows(run, keys: pd.DataFrame | None = None, successful_only: bool = True, limit: int | None = None):
+    """(records, clean (N, C, H, W), adversarial (N, C, H, W)) of the stored rows with ‖δ‖ > 0, in store order,
+    restricted to ``keys`` (example, offset) when given."""
+    run = open_run(run)
+    records, clean, adversarial = [], [], []
+    wanted = None if keys is None else set(map(tuple, keys[_KEY].to_numpy()))
+    for batch in sorted(run.records["batch"].unique()):
+        batch_clean, batch_adv, _ = run.images(int(batch))
+        batch_records = run.records[run.records["batch"] == batch].reset_index(drop=True)
+        for row, record in batch_records.iterrows():
+            if successful_only and not record["success"]:
+                continue
+            if wanted is not None and (int(record["example"]), int(record["offset"])) not in wanted:
+                continue
+            x = batch_clean[int(record["image"])]
+            if np.array_equal(x, batch_adv[row]):
+                continue  # δ = 0: nothing to show
+            records.append(record)
+            clean.append(x)
+            adversarial.append(batch_adv[row])
+            if limit is not None and len(records) >= limit:
+                break
+        if limit is not None and len(records) >= limit:
+            break
+    if not records:
+        return pd.DataFrame(columns=run.records.columns), None, None
+    return pd.DataFrame(records).reset_index(drop=True), torch.from_numpy(np.stack(clean)), torch.from_numpy(np.stack(adversarial))
+
+
+def pick_examples(runs: Mapping, count: int = 1) -> pd.DataFrame:
+    """The first ``count`` (example, offset) keys every run attacked successfully; where fewer exist, keys
+    attacked by every run (successful or not) fill up. Columns ``example``, ``offset``."""
+    runs = {name: open_run(run) for name, run in runs.items()}
+    frames = [run.records for run in runs.values()]
+    def common(success: bool) -> list[tuple[int, int]]:
+        sets = [set(map(tuple, (f[f["success"].astype(bool)] if success else f)[_KEY].to_numpy())) for f in frames]
+        order = list(dict.fromkeys(map(tuple, frames[0][_KEY].to_numpy())))
+        return [k for k in order if all(k in s for s in sets)]
+    chosen = common(True)[:count]
+    chosen += [k for k in common(False) if k not in chosen][: count - len(chosen)]
+    return pd.DataFrame(chosen, columns=_KEY, dtype=np.int64)
+
+
+def figure_gse_examples(runs, model=None, *, max_examples: int = 6, names: Sequence[str] | None = None,
+                        device="cpu", panel_size: float = 1.6):
+    """Figure 1: successful GSE examples, one per column: original (true label), adversarial (predicted
+    label) and the perturbation (mid-grey = unchanged; its few coloured regions are the groups).
+
+    Args:
+        runs: one GSE store/run or several (e.g. untargeted and targeted); examples are taken in order,
+            at most one per image.
+        model: the attacked model (default: rebuilt from the first store), used for the predicted labels.
+        max_examples: number of columns.
+        names: class names (default: CIFAR-10 / ImageNet names by the model's class count).
+
+    Returns:
+        ``(fig, axes)`` with ``axes`` of shape (3, columns).
+    """
+    if max_examples < 1:
+        raise ValueError(f"max_examples must be ≥ 1; got {max_examples}")
+    named = named_runs(runs)
+    records, clean, adversarial, seen = [], [], [], set()
+    for run in named.values():
+        batch_records, batch_clean, batch_adv = _rows(run)
+        for index, record in batch_records.iterrows():
+            if int(record["example"]) in seen or len(records) >= max_examples:
+                continue
+            seen.add(int(record["example"]))
+            records.append(record)
+            clean.append(batch_clean[index])
+            adversarial.append(batch_adv[index])
+    if not records:
+        raise ValueError(f"no successful example with a non-zero perturbation in {[str(r.store.path) for r in named.values()]}")
+    model = run_model(next(iter(named.values())), model, device)
+    clean, adversarial = torch.stack(clean), torch.stack(adversarial)
+    predicted = predict(model, adversarial)
+    names = _label_names(model, clean, names)
+    columns = len(records)
+    fig, axes = plt.subplots(3, columns, figsize=(panel_size * columns, panel_size * 3.2), squeeze=False)
+    for column, record in enumerate(records):
+        show_image(clean[column], axes[0, column], _short(names[int(record["label"])]))
+        show_image(adversarial[column], axes[1, column], _short(names[int(predicted[column])]))
+        pixels = int((adversarial[column] != clean[column]).any(dim=0).sum())
+        show_perturbation(adversarial[column] - clean[column], axes[2, column], f"{pixels} pixels")
+    for row, label in enumerate(("original", "GSE adversarial", "perturbation")):
+        axes[row, 0].set_ylabel(label)
+    fig.tight_layout()
+    return fig, axes
+
+
+def _short(name: str, width: int = 18) -> str:
+    name = name.split(",")[0]
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
+def figure_interpretability(runs, model=None, *, title: str | None = None, ax=None, device="cpu", **curve_options):
+    """Figures 2 and 5: IS versus percentile for targeted runs ``{attack: store}``, with a 95 % band.
+
+    Returns:
+        ``(fig, ax, table, curves)``: the per-example IS table and the plotted curves (write both with
+        :func:`~gse_explain.analysis.write_csv`).
+    """
+    named = named_runs(runs)
+    table, curves = interpretability_curves(named, model, device=device, **curve_options)
+    fig, ax = plot_is_curves(curves, ax, title=title)
+    return fig, ax, table, curves
+
+
+def figure_attack_examples(runs, model=None, *, num_examples: int = 1, names: Sequence[str] | None = None,
+                           device="cpu", panel_size: float = 1.6):
+    """Figures 3 (untargeted) and 4 (targeted): the same image (and target) attacked by every run.
+
+    Rows: attack × example; columns: original (true label), adversarial (predicted label), perturbation,
+    cluster labels (4-connected) and the CAM of the clean image for its true label with the perturbed
+    pixels outlined in white.
+
+    Args:
+        runs: ``{attack name: store}`` or stores named by their attack; all on the same model and data.
+        num_examples: images (or image-target pairs) per attack, picked by :func:`pick_examples`.
+
+    Returns:
+        ``(fig, axes, keys)``: axes (rows, 5) and the (example, offset) keys shown.
+    """
+    named = named_runs(runs)
+    keys = pick_examples(named, num_examples)
+    if keys.empty:
+        raise ValueError("the runs share no attacked example; they must come from the same model and images")
+    model = run_model(next(iter(named.values())), model, device)
+    rows = []
+    for name, run in named.items():
+        records, clean, adversarial = _rows(run, keys, successful_only=False)
+        for _, key in keys.iterrows():
+            match = records.index[(records["example"] == key["example"]) & (records["offset"] == key["offset"])]
+            if len(match):
+                rows.append((name, records.loc[match[0]], clean[match[0]], adversarial[match[0]]))
+    if not rows:
+        raise ValueError("none of the chosen examples has a non-zero perturbation in any run")
+    clean = torch.stack([r[2] for r in rows])
+    adversarial = torch.stack([r[3] for r in rows])
+    labels = torch.tensor([int(r[1]["label"]) for r in rows])
+    cams = class_activation_maps(model, clean, labels)
+    predicted = predict(model, adversarial)
+    names = _label_names(model, clean, names)
+    fig, axes = plot_examples(clean, adversarial, cams, panels=("original", "adversarial", "perturbation", "clusters", "cam"),
+                              row_labels=[attack_label(r[0]) for r in rows], panel_size=panel_size)
+    for index, (name, record, x, x_adv) in enumerate(rows):
+        target = int(record["target"])
+        goal = f" (target {_short(names[target], 12)})" if target >= 0 else ""
+        axes[index, 0].set_title(f"true: {_short(names[int(record['label'])])}", fontsize=8)
+        verdict = "" if bool(record["success"]) else " ✗"
+        axes[index, 1].set_title(f"pred: {_short(names[int(predicted[index])])}{verdict}", fontsize=8)
+        pixels = int((x_adv != x).any(dim=0).sum())
+        axes[index, 2].set_title(f"δ: {pixels} px{goal}" if index == 0 or goal else f"δ: {pixels} px", fontsize=8)
+        axes[index, 3].set_title("clusters" if index == 0 else "", fontsize=8)
+        axes[index, 4].set_title("CAM (true class)" if index == 0 else "", fontsize=8)
+        mask = (x_adv != x).any(dim=0).numpy().astype(float)
+        if mask.any():
+            axes[index, 4].contour(mask, levels=[0.5], colors="white", linewidths=0.6)
+        axes[index, 0].yaxis.label.set_color(attack_color(name))
+    fig.tight_layout()
+    return fig, axes, keys

@@ -1,0 +1,91 @@
+"""The paper's Tables 1–4 from a study's stores, as Markdown and LaTeX (booktabs) text.
+
+The numbers come from :meth:`RunResults.summary` (:mod:`gse_explain.evaluation.summary`) and the layouts
+from :mod:`gse_explain.evaluation.tables`; this module only chooses which stores feed which table.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from ..analysis._runs import open_run
+from ..evaluation.tables import comparison_table, targeted_table, timing_table, untargeted_table
+from ..plotting.style import attack_label
+
+__all__ = ["TABLE_CAPTIONS", "paper_tables"]
+
+TABLE_CAPTIONS = {
+    "table1": "Table 1: GSE, Homotopy and SAPF, one image at a time (sequential timing); U = untargeted, "
+              "T = targeted average case.",
+    "table2": "Table 2: untargeted attacks (metrics over successful examples).",
+    "table3": "Table 3: targeted attacks, best / average / worst case over each image's targets.",
+    "table4": "Table 4: seconds per image (per image-target pair for targeted runs), amortised over the batch.",
+}
+_FOOTER = "ℓ2 on the [-1, 1] scale (as the paper); ACP = changed pixels, ANC = 4-connected clusters, d2,0 = non-zero 8×8 patches."
+
+
+def _caption(key: str, runs: Mapping) -> str:
+    counts = []
+    for name, run in runs.items():
+        records = run.records
+        if records.empty:
+            continue
+        pairs = f" × {records['offset'].nunique()} targets" if run.config.get("targeted") else ""
+        counts.append(f"{attack_label(name)} {records['example'].nunique()} images{pairs}")
+    return f"{TABLE_CAPTIONS[key]} Attacked: {'; '.join(counts)}."
+
+
+def _with_caption(caption: str, body: str, fmt: str) -> str:
+    if fmt == "markdown":
+        return f"**{caption}**\n\n{body}\n\n{_FOOTER}\n"
+    escaped = "".join("\\" + ch if ch in "%&_#" else ch for ch in caption)
+    return "\\begin{table}[t]\n\\centering\n\\caption{" + escaped + "}\n" + body + "\n\\end{table}\n"
+
+
+def paper_tables(main_untargeted: Mapping, main_targeted: Mapping, *, table1: Mapping | None = None,
+                 second_targeted: Mapping | None = None, main_label: str = "main", second_label: str = "second",
+                 average: str = "successful") -> dict[str, dict[str, str]]:
+    """Render the tables a study's stores allow.
+
+    Args:
+        main_untargeted, main_targeted: ``{attack: store}`` on the study's model (Tables 2, 3 and 4).
+        table1: ``{(attack, targeted): store}`` of the sequential GSE, Homotopy and SAPF runs.
+        second_targeted: ``{attack: store}`` on the second model (an extra Table 4 column).
+        average: targeted average case over ``"successful"`` pairs (paper) or ``"all"`` (reference code).
+
+    Returns:
+        ``{"table2": {"markdown": text, "latex": text}, ...}`` for every table with at least one store.
+    """
+    main_untargeted = {k: open_run(v) for k, v in main_untargeted.items()}
+    main_targeted = {k: open_run(v) for k, v in main_targeted.items()}
+    tables: dict[str, dict[str, str]] = {}
+
+    def render(key: str, runs: Mapping, make) -> None:
+        caption = _caption(key, runs)
+        tables[key] = {fmt: _with_caption(caption, make(fmt), fmt) for fmt in ("markdown", "latex")}
+
+    if table1:
+        untargeted = {attack: open_run(r) for (attack, targeted), r in table1.items() if not targeted}
+        targeted = {attack: open_run(r) for (attack, targeted), r in table1.items() if targeted}
+        u_rows = {attack_label(a): r.summary() for a, r in untargeted.items() if not r.records.empty}
+        t_rows = {attack_label(a): r.summary(average) for a, r in targeted.items() if not r.records.empty}
+        render("table1", {**untargeted, **targeted}, lambda fmt: comparison_table(u_rows, t_rows, fmt))
+    if main_untargeted:
+        rows = {attack_label(a): r.summary() for a, r in main_untargeted.items() if not r.records.empty}
+        render("table2", main_untargeted, lambda fmt: untargeted_table(rows, fmt))
+    if main_targeted:
+        rows = {attack_label(a): r.summary(average) for a, r in main_targeted.items() if not r.records.empty}
+        render("table3", main_targeted, lambda fmt: targeted_table(rows, fmt))
+    times: dict[str, dict[str, float]] = {}
+    settings = [(f"U {main_label}", main_untargeted), (f"T {main_label}", main_targeted)]
+    if second_targeted:
+        settings.append((f"T {second_label}", {k: open_run(v) for k, v in second_targeted.items()}))
+    for column, runs in settings:
+        for attack, run in runs.items():
+            if not run.records.empty:
+                times.setdefault(attack_label(attack), {})[column] = float(run.records["time"].mean())
+    if times:
+        columns = [c for c, runs in settings if runs]
+        caption = TABLE_CAPTIONS["table4"] + " Hardware: see the study's manifest.json."
+        tables["table4"] = {fmt: _with_caption(caption, timing_table(times, columns, fmt), fmt) for fmt in ("markdown", "latex")}
+    return tables
