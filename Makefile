@@ -1,11 +1,12 @@
-# Two entry points (see README): `make run` runs the main job, `make test` runs the test suite.
+# Two entry points (see README): `make run` runs the main job (the offline demo study: attacks, then Figures 1-5 and
+# Tables 1-4 in figures/demo/), `make test` runs the test suite and the notebooks (small settings).
 # Both create .venv and install the project with its pinned dependencies on first use.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test install bench bench-baselines clean-venv
+.PHONY: run evaluate test install bench bench-baselines clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,10 +17,17 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
+	$(PY) -m gse_explain.figures $(ARGS)
+
+evaluate: $(STAMP)
 	$(PY) -m gse_explain.evaluate $(ARGS)
 
+# The notebooks run top to bottom (nbmake) on small settings taken from these variables.
+NOTEBOOK_ENV := GSE_NB_IMAGE_SIZE=128 GSE_NB_ITERATIONS=50 GSE_NB_IMAGES=2 GSE_NB_TARGETED_IMAGES=2 GSE_NB_OFFSETS=1,2 \
+	GSE_NB_FAST=1 GSE_NB_ATTACKS=gse,pgd0 MPLBACKEND=Agg
+
 test: $(STAMP)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(NOTEBOOK_ENV) $(PY) -m pytest -q --nbmake tests notebooks $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) bench/bench_gse.py $(ARGS)

@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--no-second", action="store_true", help="skip the second model (no Figure 5)")
     size = parser.add_argument_group("budget")
     size.add_argument("--num-images", type=int, help="untargeted images (default: demo 4, cifar10 50, imagenet/nips2017 100)")
-    size.add_argument("--targeted-images", type=int, help="targeted images (default: demo 2, cifar10 10, imagenet/nips2017 20)")
+    size.add_argument("--targeted-images", type=int, help="targeted images (default: demo 3, cifar10 10, imagenet/nips2017 20)")
     size.add_argument("--offsets", type=_parse_offsets, help="target label offsets (default: demo 857; otherwise the paper's)")
     size.add_argument("--table1-images", type=int, help="images for Table 1's sequential GSE/Homotopy/SAPF runs; 0 skips Table 1 "
                       "(default: demo 1, cifar10 2, others 0)")

@@ -143,6 +143,9 @@ def _short(name: str, width: int = 18) -> str:
 def figure_interpretability(runs, model=None, *, title: str | None = None, ax=None, device="cpu", **curve_options):
     """Figures 2 and 5: IS versus percentile for targeted runs ``{attack: store}``, with a 95 % band.
 
+    Attacks without a single perturbed example (δ = 0 everywhere: every pair failed) have no curve; the
+    figure names them in its lower right corner.
+
     Returns:
         ``(fig, ax, table, curves)``: the per-example IS table and the plotted curves (write both with
         :func:`~gse_explain.analysis.write_csv`).
@@ -150,6 +153,10 @@ def figure_interpretability(runs, model=None, *, title: str | None = None, ax=No
     named = named_runs(runs)
     table, curves = interpretability_curves(named, model, device=device, **curve_options)
     fig, ax = plot_is_curves(curves, ax, title=title)
+    absent = [attack_label(name) for name in named if name not in set(curves["attack"])]
+    if absent:  # e.g. an attack that failed on every pair returns δ = 0, which has no score
+        ax.text(0.98, 0.02, "no perturbed examples: " + ", ".join(absent), transform=ax.transAxes, ha="right",
+                va="bottom", fontsize=7, color="0.3")
     return fig, ax, table, curves
 
 
@@ -194,7 +201,7 @@ def figure_attack_examples(runs, model=None, *, num_examples: int = 1, names: Se
         target = int(record["target"])
         goal = f" (target {_short(names[target], 12)})" if target >= 0 else ""
         axes[index, 0].set_title(f"true: {_short(names[int(record['label'])])}", fontsize=8)
-        verdict = "" if bool(record["success"]) else " ✗"
+        verdict = "" if bool(record["success"]) else " (failed)"
         axes[index, 1].set_title(f"pred: {_short(names[int(predicted[index])])}{verdict}", fontsize=8)
         pixels = int((x_adv != x).any(dim=0).sum())
         axes[index, 2].set_title(f"δ: {pixels} px{goal}" if index == 0 or goal else f"δ: {pixels} px", fontsize=8)

@@ -24,14 +24,18 @@ TABLE_CAPTIONS = {
 _FOOTER = "ℓ2 on the [-1, 1] scale (as the paper); ACP = changed pixels, ANC = 4-connected clusters, d2,0 = non-zero 8×8 patches."
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _caption(key: str, runs: Mapping) -> str:
     counts = []
     for name, run in runs.items():
         records = run.records
         if records.empty:
             continue
-        pairs = f" × {records['offset'].nunique()} targets" if run.config.get("targeted") else ""
-        counts.append(f"{attack_label(name)} {records['example'].nunique()} images{pairs}")
+        pairs = f" × {_count(records['offset'].nunique(), 'target')}" if run.config.get("targeted") else ""
+        counts.append(f"{attack_label(name)} {_count(records['example'].nunique(), 'image')}{pairs}")
     return f"{TABLE_CAPTIONS[key]} Attacked: {'; '.join(counts)}."
 
 

@@ -89,7 +89,8 @@ class RunSpec:
 
     def describe(self) -> str:
         """One line: attack, mode, model, images (× targets) and budget."""
-        pairs = f"{self.num_images} images" + (f" × {len(self.offsets)} targets" if self.targeted and self.offsets else
+        pairs = f"{self.num_images} image{'s' * (self.num_images != 1)}" + (
+            f" × {len(self.offsets)} target{'s' * (len(self.offsets) != 1)}" if self.targeted and self.offsets else
                                                " × all paper targets" if self.targeted else "")
         budget = ", ".join(f"{k}={v}" for k, v in sorted(self.options.items())) or "paper preset"
         return f"{self.group:6s} {self.attack:9s} {self.mode:10s} {self.model} on {self.dataset}: {pairs}, batch {self.batch_size}; {budget}"
@@ -131,7 +132,7 @@ DEMO_BUDGETS = {
     "sapf": dict(search_steps=2, iterations=2, iterations_delta=20, iterations_g=20, iterations_finetune=20),
 }
 DEMO_IMAGES = 4  # the four default photographs: chelsea, coffee, rocket, astronaut
-DEMO_TARGETED_IMAGES = 2
+DEMO_TARGETED_IMAGES = 3
 DEMO_OFFSETS = IMAGENET_TARGET_OFFSETS[:1]
 
 

@@ -109,6 +109,7 @@ def plot_is_curves(
 
         _, curves = interpretability_curves(stores_or_curves, model, **curve_options)
     fig, ax = plot_curves(curves, ax, x="percentile", band=band, title=title)
+    ax.set_ylim(0.0, 1.0)  # scores live in [0, 1]; t-bands of few examples can reach outside
     if chance and len(curves):
         grid = np.linspace(float(curves["percentile"].min()), float(curves["percentile"].max()), 50)
         ax.plot(grid, np.sqrt(1 - grid / 100), linestyle="--", color="0.5", linewidth=1, label="chance √(1−P/100)")

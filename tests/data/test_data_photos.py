@@ -64,3 +64,14 @@ def test_dataloader_batches(shared_data):
     images, labels = next(iter(DataLoader(nips, batch_size=4)))
     assert images.shape == (4, 3, 32, 32) and images.dtype == torch.float32
     assert labels.tolist() == nips.labels[:4]
+
+
+def test_class_names_for_titles():
+    from gse_explain.data import class_names
+
+    assert class_names(10)[3] == "cat" and class_names(10)[9] == "truck"
+    imagenet = class_names(1000)
+    assert len(imagenet) == 1000 and imagenet[285] == "Egyptian cat" and imagenet[967] == "espresso"
+    assert class_names(3) == ["class 0", "class 1", "class 2"]
+    with pytest.raises(ValueError, match="num_classes"):
+        class_names(0)

