@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Mapping, Sequence
 
-__all__ = ["comparison_table", "targeted_table", "timing_table", "untargeted_table"]
+__all__ = ["comparison_table", "latex_escape", "targeted_table", "timing_table", "untargeted_table"]
 
 _HEADER = ["ASR", "ACP", "ANC", "ℓ2", "d2,0", "time/img (s)"]
 _LATEX_HEADER = [r"ASR", r"ACP", r"ANC", r"$\ell_2$", r"$d_{2,0}$", r"time (s)"]
@@ -30,13 +30,18 @@ def _cells(row: Mapping[str, float]) -> list[str]:
     ]
 
 
+def latex_escape(text: str) -> str:
+    """Escape LaTeX's special characters that occur in table cells and captions (e.g. "imagenet_adv", "100%")."""
+    return "".join("\\" + ch if ch in "%&_#" else ch for ch in text)
+
+
 def _render(header: list[str], rows: list[list[str]], fmt: str) -> str:
     if fmt == "markdown":
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
         return "\n".join(lines)
     if fmt == "latex":
-        escape = lambda s: "".join("\\" + ch if ch in "%&_#" else ch for ch in s)  # noqa: E731  (e.g. "imagenet_adv")
+        escape = latex_escape
         numeric = sum(1 for cell in rows[0] if cell[:1].isdigit() or cell == "N/A") if rows else len(header) - 1
         lines = [r"\begin{tabular}{" + "l" * (len(header) - numeric) + "r" * numeric + "}", r"\toprule",
                  " & ".join(h if "$" in h else escape(h) for h in header) + r" \\", r"\midrule"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from ..analysis._runs import open_run
-from ..evaluation.tables import comparison_table, targeted_table, timing_table, untargeted_table
+from ..evaluation.tables import comparison_table, latex_escape, targeted_table, timing_table, untargeted_table
 from ..plotting.style import attack_label
 
 __all__ = ["TABLE_CAPTIONS", "paper_tables"]
@@ -42,7 +42,7 @@ def _caption(key: str, runs: Mapping) -> str:
 def _with_caption(caption: str, body: str, fmt: str) -> str:
     if fmt == "markdown":
         return f"**{caption}**\n\n{body}\n\n{_FOOTER}\n"
-    escaped = "".join("\\" + ch if ch in "%&_#" else ch for ch in caption)
+    escaped = latex_escape(caption)
     return "\\begin{table}[t]\n\\centering\n\\caption{" + escaped + "}\n" + body + "\n\\end{table}\n"
 
 
