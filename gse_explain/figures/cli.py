@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     attack_seconds = time.perf_counter() - start
     try:
         written = render_study(study, paths, out_dir, only=args.only, device=args.device, progress=not args.no_progress)
-    except (StoreError, ValueError) as exc:
+    except (StoreError, ValueError, FileNotFoundError, ImportError) as exc:  # e.g. a weights file moved since the run
         raise SystemExit(f"error: {exc}") from None
     manifest = {
         "study": study.name,
