@@ -19,7 +19,7 @@ import torch
 from .. import __version__
 from ..attacks import list_attacks
 from ..evaluate import _parse_offsets, _parse_option
-from ..evaluation.store import StoreError
+from ..evaluation.store import ResultStore, StoreError
 from .render import FIGURES, render_study
 from .runner import StudyRunError, ensure_runs
 from .studies import STUDIES, build_study, describe
@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--no-second", action="store_true", help="skip the second model (no Figure 5)")
     size = parser.add_argument_group("budget")
     size.add_argument("--num-images", type=int, help="untargeted images (default: demo 4, cifar10 50, imagenet/nips2017 100)")
-    size.add_argument("--targeted-images", type=int, help="targeted images (default: demo 3, cifar10 10, imagenet/nips2017 20)")
+    size.add_argument("--targeted-images", type=int, help="targeted images (default: demo 2, cifar10 10, imagenet/nips2017 20)")
     size.add_argument("--offsets", type=_parse_offsets, help="target label offsets (default: demo 857; otherwise the paper's)")
     size.add_argument("--table1-images", type=int, help="images for Table 1's sequential GSE/Homotopy/SAPF runs; 0 skips Table 1 "
                       "(default: demo 1, cifar10 2, others 0)")
@@ -109,6 +109,12 @@ def _check(args) -> None:
         if value not in (None, "DEFAULT", "random") and not Path(value).exists():
             raise SystemExit(f"error: --{flag.replace('_', '-')} {value} does not exist; give the path of the "
                              f"{'dataset' if flag == 'data_root' else 'file'} (see --help)")
+
+
+def _attack_seconds(path: Path) -> float:
+    """Seconds spent attacking for the store at ``path``, summed over the processes (shards) that wrote it."""
+    infos = ResultStore(path).shard_infos()
+    return round(sum(float(info.get("attack_seconds", 0.0)) for info in infos.values()), 1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,8 +150,10 @@ def main(argv: list[str] | None = None) -> int:
         "notes": list(study.notes),
         "command": ["python", "-m", "gse_explain.figures", *(argv if argv is not None else sys.argv[1:])],
         "runs": [{"key": r.key, "store": str(paths[r.key]), "group": r.group, "attack": r.attack, "mode": r.mode, "model": r.model,
-                  "num_images": r.num_images, "offsets": r.offsets, "options": r.options, "batch_size": r.batch_size} for r in study.runs],
+                  "num_images": r.num_images, "offsets": r.offsets, "options": r.options, "batch_size": r.batch_size,
+                  "attack_seconds": _attack_seconds(paths[r.key])} for r in study.runs],
         "outputs": sorted(str(p.relative_to(out_dir)) for p in written),
+        # this invocation's time; each run's own attack time (from its store, whenever it ran) is in "runs"
         "seconds": {"attacks": round(attack_seconds, 1), "drawing": round(time.perf_counter() - start - attack_seconds, 1)},
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "torch_threads": torch.get_num_threads(),
                     "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},

@@ -132,7 +132,7 @@ DEMO_BUDGETS = {
     "sapf": dict(search_steps=2, iterations=2, iterations_delta=20, iterations_g=20, iterations_finetune=20),
 }
 DEMO_IMAGES = 4  # the four default photographs: chelsea, coffee, rocket, astronaut
-DEMO_TARGETED_IMAGES = 3
+DEMO_TARGETED_IMAGES = 2
 DEMO_OFFSETS = IMAGENET_TARGET_OFFSETS[:1]
 
 

@@ -47,6 +47,7 @@ def test_study_writes_every_figure_table_and_csv(study):
     assert {r["key"] for r in manifest["runs"]} == {p.name for p in runs.iterdir()}
     gse = next(r for r in manifest["runs"] if r["key"] == "main-resnet20-gse-targeted")
     assert gse["options"] == {"iterations": 30, "search_steps": 3} and gse["offsets"] == [1, 2] and gse["num_images"] == 2
+    assert gse["attack_seconds"] > 0
     # the budget is in the store's own manifest too
     store_manifest = json.loads((runs / "main-resnet20-gse-targeted" / "manifest.json").read_text())
     assert store_manifest["config"]["options"] == {"iterations": 30, "search_steps": 3}
@@ -119,5 +120,5 @@ def test_demo_dry_run_prints_budgets(capsys):
     assert main(["--dry-run"]) == 0
     err = capsys.readouterr().err
     assert "study demo" in err and "efficientnet_lite1" in err
-    assert "strattack targeted   efficientnet_lite0 on skimage: 3 images × 1 target, batch 4; max_iter=50" in err
+    assert "strattack targeted   efficientnet_lite0 on skimage: 2 images × 1 target, batch 4; max_iter=50" in err
     assert "table1 sapf" in err
