@@ -23,8 +23,9 @@ import pandas as pd
 import torch
 
 from ..analysis import class_activation_maps, interpretability_curves
-from ..analysis._runs import named_runs, open_run, run_model
+from ..analysis._runs import iter_row_batches, named_runs, open_run, run_model
 from ..data import class_names
+from ..distances import changed_pixel_mask
 from ..evaluation.protocol import predict
 from ..plotting import plot_examples, plot_is_curves, show_image, show_perturbation
 from ..plotting.style import attack_color, attack_label
@@ -45,33 +46,22 @@ def _label_names(model, images: torch.Tensor, names: Sequence[str] | None) -> Se
     return class_names(classes)
 
 
-def _rows(run, keys: pd.DataFrame | None = None, successful_only: bool = True, limit: int | None = None):
-    """(records, clean (N, C, H, W), adversarial (N, C, H, W)) of the stored rows with ‖δ‖ > 0, in store order,
-    restricted to ``keys`` (example, offset) when given."""
+def _rows(run, keys: pd.DataFrame | None = None, successful_only: bool = True):
+    """(records, clean (N, C, H, W), adversarial (N, C, H, W)) of the stored rows with ‖δ‖ > 0 (the rows the
+    analysis layer counts), in store order, restricted to ``keys`` (example, offset) when given."""
     run = open_run(run)
-    records, clean, adversarial = [], [], []
     wanted = None if keys is None else set(map(tuple, keys[_KEY].to_numpy()))
-    for batch in sorted(run.records["batch"].unique()):
-        batch_clean, batch_adv, _ = run.images(int(batch))
-        batch_records = run.records[run.records["batch"] == batch].reset_index(drop=True)
-        for row, record in batch_records.iterrows():
-            if successful_only and not record["success"]:
-                continue
-            if wanted is not None and (int(record["example"]), int(record["offset"])) not in wanted:
-                continue
-            x = batch_clean[int(record["image"])]
-            if np.array_equal(x, batch_adv[row]):
-                continue  # δ = 0: nothing to show
-            records.append(record)
-            clean.append(x)
-            adversarial.append(batch_adv[row])
-            if limit is not None and len(records) >= limit:
-                break
-        if limit is not None and len(records) >= limit:
-            break
-    if not records:
+    records, clean, adversarial = [], [], []
+    for rows in iter_row_batches(run, successful_only=successful_only):
+        keep = np.arange(len(rows.records))
+        if wanted is not None:
+            keep = keep[[key in wanted for key in map(tuple, rows.records[_KEY].to_numpy())]]
+        records.append(rows.records.iloc[keep])
+        clean.append(rows.clean[keep])
+        adversarial.append(rows.adversarial[keep])
+    if not records or not sum(map(len, records)):
         return pd.DataFrame(columns=run.records.columns), None, None
-    return pd.DataFrame(records).reset_index(drop=True), torch.from_numpy(np.stack(clean)), torch.from_numpy(np.stack(adversarial))
+    return pd.concat(records, ignore_index=True), torch.cat(clean), torch.cat(adversarial)
 
 
 def pick_examples(runs: Mapping, count: int = 1) -> pd.DataFrame:
@@ -127,8 +117,7 @@ def figure_gse_examples(runs, model=None, *, max_examples: int = 6, names: Seque
     for column, record in enumerate(records):
         show_image(clean[column], axes[0, column], _short(names[int(record["label"])]))
         show_image(adversarial[column], axes[1, column], _short(names[int(predicted[column])]))
-        pixels = int((adversarial[column] != clean[column]).any(dim=0).sum())
-        show_perturbation(adversarial[column] - clean[column], axes[2, column], f"{pixels} pixels")
+        show_perturbation(adversarial[column] - clean[column], axes[2, column], f"{int(record['acp'])} pixels")
     for row, label in enumerate(("original", "GSE adversarial", "perturbation")):
         axes[row, 0].set_ylabel(label)
     fig.tight_layout()
@@ -203,11 +192,11 @@ def figure_attack_examples(runs, model=None, *, num_examples: int = 1, names: Se
         axes[index, 0].set_title(f"true: {_short(names[int(record['label'])])}", fontsize=8)
         verdict = "" if bool(record["success"]) else " (failed)"
         axes[index, 1].set_title(f"pred: {_short(names[int(predicted[index])])}{verdict}", fontsize=8)
-        pixels = int((x_adv != x).any(dim=0).sum())
+        pixels = int(record["acp"])  # the stored ACP: the changed-pixel count
         axes[index, 2].set_title(f"δ: {pixels} px{goal}" if index == 0 or goal else f"δ: {pixels} px", fontsize=8)
         axes[index, 3].set_title("clusters" if index == 0 else "", fontsize=8)
         axes[index, 4].set_title("CAM (true class)" if index == 0 else "", fontsize=8)
-        mask = (x_adv != x).any(dim=0).numpy().astype(float)
+        mask = changed_pixel_mask((x_adv - x)[None])[0].numpy().astype(float)
         if mask.any():
             axes[index, 4].contour(mask, levels=[0.5], colors="white", linewidths=0.6)
         axes[index, 0].yaxis.label.set_color(attack_color(name))

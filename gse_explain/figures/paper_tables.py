@@ -68,28 +68,31 @@ def paper_tables(main_untargeted: Mapping, main_targeted: Mapping, *, table1: Ma
         caption = _caption(key, runs)
         tables[key] = {fmt: _with_caption(caption, make(fmt), fmt) for fmt in ("markdown", "latex")}
 
+    def summaries(runs: Mapping) -> dict:
+        """``{display name: summary}`` of the runs holding examples (targeted runs: the three cases)."""
+        return {attack_label(a): r.summary(average) for a, r in runs.items() if not r.records.empty}
+
     if table1:
         untargeted = {attack: open_run(r) for (attack, targeted), r in table1.items() if not targeted}
         targeted = {attack: open_run(r) for (attack, targeted), r in table1.items() if targeted}
-        u_rows = {attack_label(a): r.summary() for a, r in untargeted.items() if not r.records.empty}
-        t_rows = {attack_label(a): r.summary(average) for a, r in targeted.items() if not r.records.empty}
+        u_rows, t_rows = summaries(untargeted), summaries(targeted)
         render("table1", {**untargeted, **targeted}, lambda fmt: comparison_table(u_rows, t_rows, fmt))
+    main_u_rows, main_t_rows = summaries(main_untargeted), summaries(main_targeted)
     if main_untargeted:
-        rows = {attack_label(a): r.summary() for a, r in main_untargeted.items() if not r.records.empty}
-        render("table2", main_untargeted, lambda fmt: untargeted_table(rows, fmt))
+        render("table2", main_untargeted, lambda fmt: untargeted_table(main_u_rows, fmt))
     if main_targeted:
-        rows = {attack_label(a): r.summary(average) for a, r in main_targeted.items() if not r.records.empty}
-        render("table3", main_targeted, lambda fmt: targeted_table(rows, fmt))
-    times: dict[str, dict[str, float]] = {}
-    settings = [(f"U {main_label}", main_untargeted), (f"T {main_label}", main_targeted)]
+        render("table3", main_targeted, lambda fmt: targeted_table(main_t_rows, fmt))
+    # Table 4 reads the summaries' time (seconds per image, or per pair: the same in every targeted case).
+    settings = [(f"U {main_label}", main_u_rows), (f"T {main_label}", {k: v["average"] for k, v in main_t_rows.items()})]
     if second_targeted:
-        settings.append((f"T {second_label}", {k: open_run(v) for k, v in second_targeted.items()}))
-    for column, runs in settings:
-        for attack, run in runs.items():
-            if not run.records.empty:
-                times.setdefault(attack_label(attack), {})[column] = float(run.records["time"].mean())
+        second_rows = summaries({k: open_run(v) for k, v in second_targeted.items()})
+        settings.append((f"T {second_label}", {k: v["average"] for k, v in second_rows.items()}))
+    times: dict[str, dict[str, float]] = {}
+    for column, rows in settings:
+        for name, row in rows.items():
+            times.setdefault(name, {})[column] = row["time"]
     if times:
-        columns = [c for c, runs in settings if runs]
+        columns = [c for c, rows in settings if rows]
         caption = TABLE_CAPTIONS["table4"] + " Hardware: see the study's manifest.json."
         tables["table4"] = {fmt: _with_caption(caption, timing_table(times, columns, fmt), fmt) for fmt in ("markdown", "latex")}
     return tables

@@ -20,7 +20,7 @@ from typing import Mapping, Sequence
 import matplotlib
 
 from ..analysis.export import write_bytes_atomically, write_csv
-from ..evaluation.rebuild import load_run_model
+from ..analysis._runs import run_model
 from ..evaluation.store import load_results
 from ..plotting import save_figure
 from ..plotting.style import paper_style
@@ -59,14 +59,10 @@ def render_study(study: Study, paths: Mapping[str, Path], out_dir: Path, *, only
     main_u = _ordered(by_group.get(("main", False), {}))
     main_t = _ordered(by_group.get(("main", True), {}))
     second_t = _ordered(by_group.get(("second", True), {}))
-    models: dict = {}
+    models: dict = {}  # rebuilt models, shared by every figure of a group (run_model's cache)
 
     def model_of(group_runs: dict):
-        config = next(iter(group_runs.values())).config
-        key = (config["model"], config.get("weights"), config.get("normalization"))
-        if key not in models:
-            models[key] = load_run_model(config, device)
-        return models[key]
+        return run_model(next(iter(group_runs.values())), None, device, models)
 
     written: list[Path] = []
 
