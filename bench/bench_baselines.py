@@ -31,7 +31,8 @@ import torch
 
 from gse_explain import evaluate
 from gse_explain.attacks import list_attacks
-from gse_explain.evaluation.store import atomic_write_bytes, load_results
+from gse_explain.evaluation.store import load_results
+from gse_explain.io import atomic_write_bytes
 from gse_explain.evaluation.summary import summarize_targeted, summarize_untargeted
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -210,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(args.out, "\n".join(report).encode())
+    atomic_write_bytes(args.out, "\n".join(report).encode(), overwrite=True)
     print(f"[bench] report written to {args.out}")
     return 0
 

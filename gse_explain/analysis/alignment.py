@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from ._inputs import image_batch, percentile_list
-from ._runs import base_columns, column_tensor, iter_row_batches, long_format, named_runs, open_run, run_label, run_model
+from .runs import base_columns, column_tensor, iter_row_batches, long_format, named_runs, open_run, run_label, run_model
 from .cam import class_activation_maps
 from .curves import aggregate_curves
 

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from ..attacks.base import frozen_model, model_device
+from ..models.inference import frozen_model, model_device
 from ..models.cifar_resnet import CifarResNet
 from ..models.normalization import NormalizedModel
 from ._inputs import check_logits, class_vector, image_batch

@@ -19,9 +19,9 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from ..evaluation.protocol import predict
+from ..models.inference import predict
 from ._inputs import percentile_list
-from ._runs import base_columns, column_tensor, iter_row_batches, long_format, named_runs, open_run, run_label, run_model
+from .runs import base_columns, column_tensor, iter_row_batches, long_format, named_runs, open_run, run_label, run_model
 from .aggregate import summarize_groups
 from .interpretability import DEFAULT_PERCENTILES, interpretability_score
 from .saliency import adversarial_saliency_map

@@ -35,7 +35,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..attacks.base import frozen_model, model_device
+from ..models.inference import frozen_model, model_device
 from ._inputs import check_logits, class_vector, image_batch
 
 __all__ = ["adversarial_saliency_map"]

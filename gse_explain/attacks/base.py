@@ -25,6 +25,7 @@ from typing import Iterator, Sequence
 import torch
 from torch import nn
 
+from ..models.inference import frozen_model, model_device
 from .losses import is_successful
 
 __all__ = [
@@ -134,36 +135,6 @@ def check_attack_inputs(
     if labels.min().item() < 0:
         raise ValueError(f"labels must be class indices ≥ 0; got minimum {labels.min().item()}")
     return lo, hi
-
-
-def model_device(model: nn.Module, fallback: torch.device) -> torch.device:
-    """The device of the model's first parameter or buffer, or ``fallback`` for a stateless model."""
-    for tensor in model.parameters():
-        return tensor.device
-    for tensor in model.buffers():
-        return tensor.device
-    return fallback
-
-
-@contextlib.contextmanager
-def frozen_model(model: nn.Module) -> Iterator[nn.Module]:
-    """Put ``model`` in eval mode with parameter gradients off, and restore both afterwards.
-
-    Restores every submodule's ``training`` flag and every parameter's ``requires_grad`` flag exactly,
-    also when the attack raises.
-    """
-    modes = [(module, module.training) for module in model.modules()]
-    flags = [(param, param.requires_grad) for param in model.parameters()]
-    model.eval()
-    for param, _ in flags:
-        param.requires_grad_(False)
-    try:
-        yield model
-    finally:
-        for module, training in modes:
-            module.training = training
-        for param, requires_grad in flags:
-            param.requires_grad_(requires_grad)
 
 
 class ModelCaller:

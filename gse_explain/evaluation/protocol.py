@@ -20,7 +20,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..attacks import get_attack
-from ..attacks.base import check_attack_inputs, frozen_model, model_device
+from ..attacks.base import check_attack_inputs
+from ..models.inference import frozen_model, model_device, predict
 from .metrics import example_metrics
 
 __all__ = [
@@ -52,16 +53,6 @@ def default_target_offsets(num_classes: int) -> tuple[int, ...]:
 def call_seed(seed: int, batch_index: int, offset_index: int) -> int:
     """Independent, reproducible seed for one attack call, whatever shard or order runs it."""
     return int(np.random.SeedSequence([seed, batch_index, offset_index]).generate_state(1)[0])
-
-
-def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Arg-max predictions (B,) int64 for (B, C, H, W) images; restores the model's mode and flags."""
-    device = model_device(model, images.device)
-    out = []
-    with frozen_model(model), torch.no_grad():
-        for chunk in images.split(batch_size):
-            out.append(model(chunk.to(device)).argmax(dim=1).cpu())
-    return torch.cat(out)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import time
 import zipfile
 import zlib
@@ -34,6 +33,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..io import atomic_write_bytes, create_once as _create_once, json_bytes as _json_bytes, read_json
 from .summary import summarize
 
 __all__ = ["FORMAT", "ResultStore", "config_diff", "RunResults", "StoreError", "StoreMismatchError", "load_results"]
@@ -53,58 +53,9 @@ class StoreMismatchError(StoreError):
     """A store exists with a different configuration than the run asks for."""
 
 
-def _file_mode() -> int:
-    """Permissions of an ordinary new file (0o666 minus the umask); mkstemp alone would give 0o600."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def _write_temp(path: Path, data: bytes) -> str:
-    """Write ``data`` durably to a new temporary file beside ``path`` (ordinary permissions); return its name."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, _file_mode())
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return tmp
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see either the old file or the complete new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _write_temp(path, data)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _json_bytes(obj: Any) -> bytes:
-    return json.dumps(obj, indent=2, sort_keys=True).encode()
-
-
-def _create_once(path: Path, obj: Any) -> Any:
-    """Create JSON file ``path`` unless it exists (atomic, race-free across processes); return its content."""
-    tmp = _write_temp(path, _json_bytes(obj))  # serialised first: an error leaves nothing behind
-    try:
-        os.link(tmp, path)  # fails if another process created it first
-        return obj
-    except FileExistsError:
-        return _read_json(path)
-    finally:
-        os.unlink(tmp)
-
-
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text())
+        return read_json(path)
     except (OSError, json.JSONDecodeError) as exc:
         raise StoreError(f"cannot read {path}: {exc}; the store is corrupted (restore the file or start a new store)") from exc
 
@@ -296,7 +247,7 @@ class ResultStore:
             adv_shape=np.asarray(adv_np.shape, dtype=np.int64),
             records_json=np.frombuffer(records_json.encode(), dtype=np.uint8),
         )
-        atomic_write_bytes(self.batch_path(index), buffer.getvalue())
+        atomic_write_bytes(self.batch_path(index), buffer.getvalue(), overwrite=True)
 
     def read_batch(self, index: int, images: bool = False) -> dict:
         """``{"records": DataFrame, "clean": array, "adversarial": array}`` (images only when asked)."""
@@ -321,7 +272,7 @@ class ResultStore:
             raise StoreError(f"cannot read batch file {path}: {exc}; delete it and resume the run to recompute it") from exc
 
     def write_shard_info(self, shard: tuple[int, int], info: dict) -> None:
-        atomic_write_bytes(self.path / "shards" / f"shard-{shard[0]}-of-{shard[1]}.json", _json_bytes(info))
+        atomic_write_bytes(self.path / "shards" / f"shard-{shard[0]}-of-{shard[1]}.json", _json_bytes(info), overwrite=True)
 
     def shard_infos(self) -> dict[str, dict]:
         return {p.stem: _read_json(p) for p in sorted((self.path / "shards").glob("shard-*.json"))}

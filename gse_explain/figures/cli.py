@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from .. import __version__
-from ..analysis.export import write_bytes_atomically
+from ..io import atomic_write_bytes
 from ..attacks import list_attacks
 from ..evaluate import _parse_offsets, _parse_option
 from ..evaluation.store import ResultStore, StoreError
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         "versions": {"gse_explain": __version__, "torch": torch.__version__, "python": platform.python_version()},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    write_bytes_atomically(out_dir / "manifest.json", json.dumps(manifest, indent=2).encode(), overwrite=True)
+    atomic_write_bytes(out_dir / "manifest.json", json.dumps(manifest, indent=2).encode(), overwrite=True)
     print(f"wrote {len(written)} files to {out_dir} (attacks {attack_seconds:.0f} s, drawing "
           f"{manifest['seconds']['drawing']:.0f} s)", file=sys.stderr)
     return 0

@@ -23,10 +23,10 @@ import pandas as pd
 import torch
 
 from ..analysis import class_activation_maps, interpretability_curves
-from ..analysis._runs import iter_row_batches, named_runs, open_run, run_model
+from ..analysis.runs import iter_row_batches, named_runs, open_run, run_model
 from ..data import class_names
 from ..distances import changed_pixel_mask
-from ..evaluation.protocol import predict
+from ..models.inference import predict
 from ..plotting import plot_examples, plot_is_curves, show_image, show_perturbation
 from ..plotting.style import attack_color, attack_label
 

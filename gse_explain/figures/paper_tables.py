@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from ..analysis._runs import open_run
+from ..analysis.runs import open_run
 from ..evaluation.tables import comparison_table, latex_escape, targeted_table, timing_table, untargeted_table
 from ..plotting.style import attack_label
 

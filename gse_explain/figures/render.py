@@ -19,8 +19,9 @@ from typing import Mapping, Sequence
 
 import matplotlib
 
-from ..analysis.export import write_bytes_atomically, write_csv
-from ..analysis._runs import run_model
+from ..analysis.export import write_csv
+from ..io import atomic_write_bytes
+from ..analysis.runs import run_model
 from ..evaluation.store import load_results
 from ..plotting import save_figure
 from ..plotting.style import paper_style
@@ -116,8 +117,8 @@ def render_study(study: Study, paths: Mapping[str, Path], out_dir: Path, *, only
         rendered = paper_tables(main_u, main_t, table1=table1 or None, second_targeted=second_t or None,
                                 main_label=study.main_label.split(",")[0], second_label=(study.second_label or "second").split(",")[0])
         for name, texts in rendered.items():
-            written.append(write_bytes_atomically(out_dir / f"{name}.md", texts["markdown"].encode(), overwrite=True))
-            written.append(write_bytes_atomically(out_dir / f"{name}.tex", texts["latex"].encode(), overwrite=True))
+            written.append(atomic_write_bytes(out_dir / f"{name}.md", texts["markdown"].encode(), overwrite=True))
+            written.append(atomic_write_bytes(out_dir / f"{name}.tex", texts["latex"].encode(), overwrite=True))
 
     with paper_style():
         step("figure1", "GSE examples", figure1)

@@ -4,7 +4,7 @@ Every plotting function takes an optional ``ax``/``axes`` and returns ``(fig, ax
 use a non-interactive backend (``MPLBACKEND=Agg``).
 """
 
-from .figures import save_figure
+from .saving import save_figure
 from .is_curves import plot_curves, plot_is_curves
 from .overlays import (
     PANELS,

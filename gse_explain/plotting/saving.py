@@ -6,7 +6,7 @@ import io
 import os
 from pathlib import Path
 
-from ..analysis.export import write_bytes_atomically
+from ..io import atomic_write_bytes
 
 __all__ = ["save_figure"]
 
@@ -33,5 +33,5 @@ def save_figure(fig, path: str | os.PathLike, *, dpi: int = 200, overwrite: bool
     for target in targets:
         buffer = io.BytesIO()
         fig.savefig(buffer, format=target.suffix[1:], dpi=dpi, bbox_inches="tight")
-        write_bytes_atomically(target, buffer.getvalue(), overwrite=overwrite)
+        atomic_write_bytes(target, buffer.getvalue(), overwrite=overwrite)
     return targets[0], targets[1]
