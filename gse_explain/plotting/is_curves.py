@@ -3,8 +3,6 @@ alignment over q, from the aggregated tables of :mod:`gse_explain.analysis`."""
 
 from __future__ import annotations
 
-import os
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -72,42 +70,36 @@ def plot_curves(
 
 
 def plot_is_curves(
-    stores_or_curves,
+    curves: pd.DataFrame,
     ax=None,
     *,
-    model=None,
     chance: bool = True,
-    csv: str | os.PathLike | None = None,
     title: str | None = None,
     band: bool = True,
-    **curve_options,
 ):
-    """Interpretability score versus percentile P, one line and band per attack (the paper's Fig. 2).
+    """Draw an interpretability-score table: IS versus percentile P, one line and band per attack (Fig. 2).
+
+    This only draws. Compute the table with ``gse_explain.analysis.interpretability_curves(runs, model)``
+    (it returns ``(per_example, curves)``) and write it with ``gse_explain.analysis.write_csv``.
 
     Args:
-        stores_or_curves: a curves table (from ``interpretability_curves`` / ``aggregate_curves``, or read
-            back from its CSV) or targeted runs to compute it from: ``{name: store path or RunResults}``,
-            or a sequence of them (named by their attack).
+        curves: the curves table of ``interpretability_curves`` / ``aggregate_curves`` (or read back from
+            its CSV): one row per (attack, percentile) with columns ``attack``, ``percentile`` (P in
+            (0, 100)), ``mean``, ``band_low``, ``band_high`` (scores in [0, 1]), optionally ``level`` and
+            ``band`` (named in the legend's title).
         ax: axes to draw into (a new figure otherwise).
-        model: the model the runs attacked (None: rebuilt from each store's configuration).
         chance: draw √(1 − P/100), the score of a perturbation spread evenly over the image, dashed grey.
-        csv: also write the plotted curves to this CSV file (atomic; replaces an existing file, since the
-            curves are regenerable).
         title, band: see :func:`plot_curves`.
-        **curve_options: passed to ``interpretability_curves`` (``percentiles``, ``successful_only``,
-            ``level``, ``band``, ``by_image``, ...) when runs are given.
 
     Returns:
-        ``(fig, ax)``; the curves table is attached as ``ax.curves`` for further use.
-    """
-    if isinstance(stores_or_curves, pd.DataFrame):
-        if curve_options:
-            raise TypeError(f"options {sorted(curve_options)} only apply when stores are given, not a curves table")
-        curves = stores_or_curves
-    else:
-        from ..analysis import interpretability_curves
+        ``(fig, ax)``; the y axis spans [0, 1].
 
-        _, curves = interpretability_curves(stores_or_curves, model, **curve_options)
+    Raises:
+        TypeError: ``curves`` is not a DataFrame (e.g. stores).
+    """
+    if not isinstance(curves, pd.DataFrame):
+        raise TypeError(f"plot_is_curves draws a curves table (a DataFrame), not {type(curves).__name__}; compute the "
+                        "table with gse_explain.analysis.interpretability_curves(...) first (it returns (per_example, curves))")
     fig, ax = plot_curves(curves, ax, x="percentile", band=band, title=title)
     ax.set_ylim(0.0, 1.0)  # scores live in [0, 1]; t-bands of few examples can reach outside
     if chance and len(curves):
@@ -116,9 +108,4 @@ def plot_is_curves(
         handles, labels = ax.get_legend_handles_labels()
         legend = ax.get_legend()
         ax.legend(handles, labels, title=legend.get_title().get_text() if legend else None, fontsize=8, title_fontsize=8)
-    if csv is not None:
-        from ..analysis.export import write_csv
-
-        write_csv(curves, csv, overwrite=True)
-    ax.curves = curves
     return fig, ax

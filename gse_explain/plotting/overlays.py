@@ -127,6 +127,55 @@ def show_cam(image, cam, ax=None, title: str | None = None, alpha: float = 0.5, 
     return fig, ax
 
 
+def _check_panels(clean: np.ndarray, adversarial: np.ndarray, cams, panels: Sequence[str], row_labels):
+    """Validate :func:`plot_examples`' arguments; return (panels as a list, cams as (N, H, W) or None)."""
+    if clean.ndim != 4 or clean.shape != adversarial.shape:
+        raise ValueError(f"clean and adversarial must both be (N, C, H, W) with equal shapes; got {clean.shape} and {adversarial.shape}")
+    panels = list(panels)
+    if cams is None and tuple(panels) == PANELS:  # default panels without maps: leave the CAM column out
+        panels.remove("cam")
+    unknown = [p for p in panels if p not in PANELS]
+    if unknown or not panels:
+        raise ValueError(f"unknown panels {unknown}: choose from {PANELS}" if unknown else "panels must not be empty")
+    if "cam" not in panels:
+        cams = None  # maps for no CAM column are ignored
+    elif cams is None:
+        raise ValueError("the 'cam' panel needs cams=(N, H, W) maps (e.g. from class_activation_maps)")
+    else:
+        cams = _numpy(cams)
+        if cams.shape != (clean.shape[0], *clean.shape[2:]):
+            raise ValueError(f"cams must have shape (N, H, W) = {(clean.shape[0], *clean.shape[2:])}; got {cams.shape}")
+    if row_labels is not None and len(row_labels) != clean.shape[0]:
+        raise ValueError(f"row_labels must have {clean.shape[0]} entries, one per row; got {len(row_labels)}")
+    return panels, cams
+
+
+def _grid(axes, rows: int, columns: int, panel_size: float):
+    """(fig, axes as a (rows, columns) object array): a new figure, or the given axes reshaped."""
+    if axes is None:
+        return plt.subplots(rows, columns, figsize=(panel_size * columns, panel_size * rows), squeeze=False)
+    if np.size(axes) != rows * columns:
+        raise ValueError(f"axes must hold {rows} × {columns} axes")
+    axes = np.asarray(axes, dtype=object).reshape(rows, columns)
+    return axes[0, 0].figure, axes
+
+
+def _panel(panel: str, ax, x: np.ndarray, x_adv: np.ndarray, cam, title: str | None) -> None:
+    """Draw one panel of one row: x, x_adv (C, H, W) in [0, 1], cam (H, W) or None."""
+    if panel == "original":
+        show_image(x, ax, title)
+    elif panel == "adversarial":
+        show_image(x_adv, ax, title)
+    elif panel == "perturbation":
+        show_perturbation(x_adv - x, ax, title)
+    elif panel == "mask":
+        show_mask(x_adv - x, ax, title)
+    elif panel == "clusters":
+        show_clusters(x_adv - x, ax, title)
+    else:
+        show_cam(x, cam, ax, title)
+
+
 def plot_examples(
     clean,
     adversarial,
@@ -146,52 +195,19 @@ def plot_examples(
         panels: names from :data:`PANELS`, in column order.
         row_labels: N strings written left of each row (e.g. attack names).
         axes: an existing (N, len(panels)) array of axes to draw into.
+        panel_size: inches per panel (new figures only).
 
     Returns:
         ``(fig, axes)`` with ``axes`` a 2-D (N, len(panels)) array.
     """
     clean, adversarial = _numpy(clean), _numpy(adversarial)
-    if clean.ndim != 4 or clean.shape != adversarial.shape:
-        raise ValueError(f"clean and adversarial must both be (N, C, H, W) with equal shapes; got {clean.shape} and {adversarial.shape}")
-    panels = list(panels)
-    if cams is None and tuple(panels) == PANELS:  # default panels without maps: leave the CAM column out
-        panels.remove("cam")
-    unknown = [p for p in panels if p not in PANELS]
-    if unknown or not panels:
-        raise ValueError(f"unknown panels {unknown}: choose from {PANELS}" if unknown else "panels must not be empty")
-    if "cam" in panels:
-        if cams is None:
-            raise ValueError("the 'cam' panel needs cams=(N, H, W) maps (e.g. from class_activation_maps)")
-        cams = _numpy(cams)
-        if cams.shape != (clean.shape[0], *clean.shape[2:]):
-            raise ValueError(f"cams must have shape (N, H, W) = {(clean.shape[0], *clean.shape[2:])}; got {cams.shape}")
-    rows, columns = clean.shape[0], len(panels)
-    if row_labels is not None and len(row_labels) != rows:
-        raise ValueError(f"row_labels must have {rows} entries, one per row; got {len(row_labels)}")
-    if axes is None:
-        fig, axes = plt.subplots(rows, columns, figsize=(panel_size * columns, panel_size * rows), squeeze=False)
-    else:
-        axes = np.asarray(axes, dtype=object).reshape(rows, columns) if np.size(axes) == rows * columns else None
-        if axes is None:
-            raise ValueError(f"axes must hold {rows} × {columns} axes")
-        fig = axes[0, 0].figure
+    panels, cams = _check_panels(clean, adversarial, cams, panels, row_labels)
+    rows = clean.shape[0]
+    fig, axes = _grid(axes, rows, len(panels), panel_size)
     for row in range(rows):
-        delta = adversarial[row] - clean[row]
         for column, panel in enumerate(panels):
-            ax = axes[row, column]
-            title = _TITLES[panel] if row == 0 else None
-            if panel == "original":
-                show_image(clean[row], ax, title)
-            elif panel == "adversarial":
-                show_image(adversarial[row], ax, title)
-            elif panel == "perturbation":
-                show_perturbation(delta, ax, title)
-            elif panel == "mask":
-                show_mask(delta, ax, title)
-            elif panel == "clusters":
-                show_clusters(delta, ax, title)
-            else:
-                show_cam(clean[row], cams[row], ax, title)
+            title = _TITLES[panel] if row == 0 else None  # column titles on the first row only
+            _panel(panel, axes[row, column], clean[row], adversarial[row], None if cams is None else cams[row], title)
         if row_labels is not None:
             axes[row, 0].set_ylabel(row_labels[row], fontsize=9)
     fig.tight_layout()

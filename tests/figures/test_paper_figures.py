@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gse_explain.analysis import read_csv
+from gse_explain.analysis import interpretability_curves, read_csv, write_csv
 from gse_explain.figures import figure_attack_examples, figure_gse_examples, figure_interpretability, pick_examples
 from gse_explain.plotting import plot_is_curves, save_figure
 from gse_explain.plotting.style import attack_color
@@ -49,16 +49,20 @@ def test_figure2_one_curve_per_attack_in_given_order(toy_runs, model, tmp_path):
     assert ax.lines[0].get_ydata()[0] == pytest.approx(gse50)
 
 
-def test_plot_is_curves_from_stores_or_curves_writes_csv(toy_runs, model, tmp_path):
-    fig, ax = plot_is_curves(toy_runs["targeted"], model=model, percentiles=(50, 90), csv=tmp_path / "curves.csv")
+def test_plot_is_curves_draws_computed_curves_and_their_csv(toy_runs, model, tmp_path):
+    # computing (analysis.interpretability_curves) and writing (analysis.write_csv) are the caller's;
+    # plot_is_curves draws the table, fresh or read back from its CSV, the same way
+    _, curves = interpretability_curves(toy_runs["targeted"], model, percentiles=(50, 90))
+    write_csv(curves, tmp_path / "curves.csv")
     written = read_csv(tmp_path / "curves.csv")
     assert list(written.columns[:3]) == ["attack", "percentile", "n"]
-    pd.testing.assert_frame_equal(written, ax.curves.reset_index(drop=True), check_dtype=False)
+    pd.testing.assert_frame_equal(written, curves.reset_index(drop=True), check_dtype=False)
+    fig, ax = plot_is_curves(curves)
     fig2, ax2 = plot_is_curves(written, chance=False)
-    assert len(ax2.lines) == 3
+    assert len(ax.lines) == 4 and len(ax2.lines) == 3  # three attacks (+ the chance line)
     np.testing.assert_allclose(ax2.lines[1].get_ydata(), ax.lines[1].get_ydata())
-    with pytest.raises(TypeError, match="only apply when stores are given"):
-        plot_is_curves(written, percentiles=(50,))
+    with pytest.raises(TypeError, match=r"interpretability_curves\(\.\.\.\) first"):
+        plot_is_curves(toy_runs["targeted"])
 
 
 def test_pick_examples_prefers_pairs_every_attack_fooled(toy_runs):

@@ -1,9 +1,11 @@
-"""Curves with bands: one line and one band per attack."""
+"""Curves with bands: one line and one band per attack; the IS plot only draws a given table."""
 
 import pandas as pd
 import pytest
 
-from gse_explain.plotting import plot_curves, save_figure
+import numpy as np
+
+from gse_explain.plotting import plot_curves, plot_is_curves, save_figure
 
 
 def _curves(x="percentile"):
@@ -33,3 +35,21 @@ def test_alignment_curves_and_no_band():
 def test_missing_columns_are_reported():
     with pytest.raises(ValueError, match="curves lacks the columns"):
         plot_curves(_curves().drop(columns=["band_low"]))
+
+
+def test_is_curves_draw_a_table_with_the_chance_line():
+    fig, ax = plot_is_curves(_curves(), title="IS")
+    assert len(ax.lines) == 3 and ax.get_title() == "IS" and ax.get_ylim() == (0.0, 1.0)
+    x, y = ax.lines[2].get_xdata(), ax.lines[2].get_ydata()
+    assert x[0] == 50 and x[-1] == 90
+    np.testing.assert_allclose(y, np.sqrt(1 - np.asarray(x) / 100))
+    assert ax.get_legend().get_title().get_text() == "95% band (t)"  # the legend keeps the band's title
+    _, ax = plot_is_curves(_curves(), chance=False, band=False)
+    assert len(ax.lines) == 2 and not ax.collections
+
+
+def test_is_curves_refuse_stores_and_point_to_the_analysis_layer():
+    with pytest.raises(TypeError, match=r"not dict; compute the table with gse_explain\.analysis\.interpretability_curves"):
+        plot_is_curves({"gse": "runs/gse-targeted"})
+    with pytest.raises(TypeError):
+        plot_is_curves(_curves(), csv="curves.csv")  # writing is analysis.write_csv's job
