@@ -11,7 +11,8 @@ files it wrote. Register it under a name with :func:`register_figure`::
         return context.save(fig, "figure9_sizes")
 
 ``render_study`` draws the registered figures a study asks for in :func:`list_figures` order. The paper's
-own outputs (``figure1`` … ``figure5``, ``tables``) are registered by :mod:`.paper_outputs`.
+own outputs (``figure1`` … ``figure5``, ``tables``) are registered by :mod:`.paper_outputs`, which this
+module imports, so they are always in the registry.
 """
 
 from __future__ import annotations
@@ -205,3 +206,8 @@ def registered_figure(name: str, description: str, draw: Draw, *, order: float |
     finally:
         if _REGISTRY.get(name) is spec:
             del _REGISTRY[name]
+
+
+# The paper's outputs register themselves on import; importing them here (after everything they use from
+# this module is defined) makes list_figures() hold them whichever module of the package is imported first.
+from . import paper_outputs  # noqa: E402,F401

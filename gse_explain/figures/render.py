@@ -21,7 +21,6 @@ from typing import Mapping, Sequence, TextIO
 import matplotlib
 
 from ..plotting.style import paper_style
-from . import paper_outputs  # noqa: F401  (registers the paper's figures)
 from .registry import FigureContext, FigureSpec, get_figure, list_figures
 
 __all__ = ["FIGURES", "render_study"]
