@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run evaluate test install bench bench-baselines clean-venv
+.PHONY: run evaluate test install notebook bench bench-baselines clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,15 @@ NOTEBOOK_ENV := GSE_NB_IMAGE_SIZE=128 GSE_NB_ITERATIONS=50 GSE_NB_IMAGES=2 GSE_N
 
 test: $(STAMP)
 	$(NOTEBOOK_ENV) $(PY) -m pytest -q --nbmake tests notebooks $(PYTEST_ARGS)
+
+# JupyterLab on notebooks/ (installs the [notebooks] extra once: jupyterlab, ipywidgets).
+NOTEBOOK_STAMP := $(VENV)/.notebooks-stamp
+$(NOTEBOOK_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,notebooks]"
+	touch $(NOTEBOOK_STAMP)
+
+notebook: $(NOTEBOOK_STAMP)
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(ARGS)
 
 bench: $(STAMP)
 	$(PY) bench/bench_gse.py $(ARGS)

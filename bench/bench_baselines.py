@@ -3,7 +3,7 @@
 Setting: the paper's presets, the first N correctly classified images of ../shared/data/cifar10 (the same
 images for every attack: a smaller N for the slow attacks is a prefix of the same selection), untargeted,
 and a targeted subset (the first M images × the 9 CIFAR-10 target offsets). Every run goes through the
-evaluation CLI into a result store under ``--runs``, so an interrupted benchmark resumes where it stopped
+:func:`gse_explain.run` into a result store under ``--runs``, so an interrupted benchmark resumes where it stopped
 and a finished one is only re-summarised. The report puts our numbers beside the paper's (spec §D,
 Tables 1–4) and states how many images each attack ran on.
 
@@ -18,9 +18,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
-import io
 import os
 import platform
 import sys
@@ -29,15 +27,19 @@ from pathlib import Path
 
 import torch
 
-from gse_explain import evaluate
-from gse_explain.attacks import list_attacks
+from gse_explain import RunConfig, run
+from gse_explain.attacks import get_attack, list_attacks
 from gse_explain.evaluation.store import load_results
 from gse_explain.io import atomic_write_bytes
 from gse_explain.evaluation.summary import summarize_targeted, summarize_untargeted
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["gse", "strattack", "fwnucl", "pgd0", "sparse_rs", "homotopy", "sapf"]
-SLOW = {"homotopy", "sapf"}
+PAPER_ORDER = ["gse", "strattack", "fwnucl", "pgd0", "sparse_rs", "homotopy", "sapf"]
+#: Every registered attack: the paper's in its order, then any added since (an attack added to the
+#: registry is benchmarked without editing this file).
+ORDER = [a for a in PAPER_ORDER if a in list_attacks()] + [a for a in list_attacks() if a not in PAPER_ORDER]
+#: Attacks that run one image at a time (``AttackSpec.sequential``): benchmarked on fewer images.
+SLOW = {a for a in ORDER if get_attack(a).sequential}
 
 # Spec §D: (ASR %, ACP, ANC, ℓ2, d2,0) on CIFAR-10 / ResNet20. Table 2 untargeted, Table 3 targeted,
 # Table 1 (sequential, probably a small subset) for Homotopy and SAPF; Table 4 batched A40 times (s/image).
@@ -63,23 +65,16 @@ PAPER_TIME = {  # (untargeted, targeted) seconds per image: Tab. 4 batched on an
 
 
 def run_store(attack: str, targeted: bool, images: int, args) -> Path:
-    """Run (or resume, or just reuse) one attack's store through the evaluation CLI."""
-    mode = "targeted" if targeted else "untargeted"
-    store = Path(args.runs) / f"{attack}-{mode}-{images}"
-    argv = [
-        "--dataset", "cifar10_npz", "--data-root", str(args.data / "cifar10" / "cifar10_test_0-499.npz"),
-        "--model", "resnet20", "--weights", str(args.data / "models" / "resnet20_cifar10_gse.pt"),
-        "--device", "cpu", "--attack", attack, "--num-images", str(images),
-        "--batch-size", str(args.batch_size), "--output", str(store),
-    ]
-    argv += ["--targeted"] if targeted else []
-    argv += [] if args.progress else ["--no-progress"]
+    """Run (or resume, or just reuse) one attack's store with :func:`gse_explain.run`."""
+    config = RunConfig(
+        dataset="cifar10_npz", data_root=args.data / "cifar10" / "cifar10_test_0-499.npz", model="resnet20",
+        weights=args.data / "models" / "resnet20_cifar10_gse.pt", device="cpu", attack=attack, targeted=targeted,
+        num_images=images, batch_size=args.batch_size,
+    )
+    store = Path(args.runs) / f"{attack}-{config.mode}-{images}"
     start = time.perf_counter()
-    print(f"[bench] {attack} {mode} on {images} images -> {store}", flush=True)
-    with contextlib.redirect_stdout(io.StringIO()):
-        code = evaluate.main(argv)
-    if code:
-        raise SystemExit(f"evaluation of {attack} ({mode}) failed with exit code {code}")
+    print(f"[bench] {attack} {config.mode} on {images} images -> {store}", flush=True)
+    run(config, store, progress=args.progress)
     print(f"[bench]   done in {time.perf_counter() - start:.0f} s", flush=True)
     return store
 

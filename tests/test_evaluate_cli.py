@@ -93,7 +93,7 @@ def test_rerun_does_not_recompute(reference_run, tmp_path, paths, capsys):
     assert main(_args(paths, store)) == 0
     out, err = capsys.readouterr()
     assert _mtimes(store) == before
-    assert "is complete; printing its table" in err  # neither model nor data were loaded
+    assert "is complete; nothing to attack" in err  # neither model nor data were loaded
     assert "| gse (cifar10) |" in out and "complete" in out
     pd.testing.assert_frame_equal(load_results(store).records, reference_run[1])
 

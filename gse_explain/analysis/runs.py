@@ -55,10 +55,11 @@ def run_model(run: RunResults, model: nn.Module | None, device, cache: dict | No
     """``model`` if given, else the run's own model rebuilt from its configuration (cached per model/weights)."""
     if model is not None:
         return model
-    key = (run.config.get("model"), run.config.get("weights"), run.config.get("normalization"), str(device))
+    config = run.run_config  # a StoreError names the manifest if the stored configuration is not valid here
+    key = (config.model, config.weights, config.normalization, tuple(sorted(config.model_options.items())), str(device))
     if cache is not None and key in cache:
         return cache[key]
-    built = load_run_model(run.config, device)
+    built = load_run_model(config, device)
     if cache is not None:
         cache[key] = built
     return built

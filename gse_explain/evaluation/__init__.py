@@ -1,5 +1,7 @@
-"""Evaluation: per-example metrics, the paper's protocol, summaries/tables and the result store."""
+"""Evaluation: per-example metrics, the paper's protocol, the run configuration and driver (:func:`run`),
+summaries/tables and the result store."""
 
+from .config import RunConfig
 from .metrics import METRICS, example_metrics
 from .protocol import (
     CIFAR10_TARGET_OFFSETS,
@@ -7,19 +9,22 @@ from .protocol import (
     Selection,
     attack_batch,
     default_target_offsets,
-    predict,
     select_correct,
 )
+from ..models.inference import predict
 from .rebuild import load_model_and_data, load_run_dataset, load_run_model
+from .run import RunError, run, store_config
 from .store import ResultStore, RunResults, StoreError, StoreMismatchError, load_results
 from .summary import summarize, summarize_targeted, summarize_untargeted
-from .tables import targeted_table, untargeted_table
+from .tables import run_report, targeted_table, untargeted_table
 
 __all__ = [
     "CIFAR10_TARGET_OFFSETS",
     "IMAGENET_TARGET_OFFSETS",
     "METRICS",
     "ResultStore",
+    "RunConfig",
+    "RunError",
     "RunResults",
     "Selection",
     "StoreError",
@@ -32,9 +37,12 @@ __all__ = [
     "load_run_dataset",
     "load_run_model",
     "predict",
+    "run",
+    "run_report",
     "select_correct",
     "summarize",
     "summarize_targeted",
+    "store_config",
     "summarize_untargeted",
     "targeted_table",
     "untargeted_table",

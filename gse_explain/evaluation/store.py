@@ -34,14 +34,16 @@ import pandas as pd
 import torch
 
 from ..io import atomic_write_bytes, create_once as _create_once, json_bytes as _json_bytes, read_json
+from .config import NOT_COMPARED, SCHEMA1_DEFAULTS, RunConfig
 from .summary import summarize
 
-__all__ = ["FORMAT", "ResultStore", "config_diff", "RunResults", "StoreError", "StoreMismatchError", "load_results"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "ResultStore", "config_diff", "RunResults", "StoreError", "StoreMismatchError", "load_results"]
 
 FORMAT = "gse_explain.result_store"
-FORMAT_VERSION = 1
-#: Configuration keys that may differ on resume (where things live, how they are run).
-NOT_COMPARED = frozenset({"data_root", "weights", "download", "device", "shard", "progress"})
+#: Version 2 records a :class:`~gse_explain.evaluation.config.RunConfig` (its ``to_json`` form, schema 2);
+#: version-1 stores (argparse-keyed configurations) are read unchanged.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 _BATCH_KEYS = ("clean", "adv_index", "adv_values", "records_json")
 
 
@@ -70,7 +72,11 @@ def _records_from_json(text: str) -> pd.DataFrame:
 def config_diff(old: dict, new: dict) -> list[str]:
     """Lines naming each configuration entry that differs (entries in :data:`NOT_COMPARED` are ignored)."""
     keys = (set(old) | set(new)) - NOT_COMPARED
-    return [f"{k}: stored {old.get(k)!r}, requested {new.get(k)!r}" for k in sorted(keys) if old.get(k) != new.get(k)]
+
+    def value(config: dict, key: str):
+        return config.get(key, SCHEMA1_DEFAULTS.get(key))  # keys added since schema 1 take their old meaning
+
+    return [f"{k}: stored {value(old, k)!r}, requested {value(new, k)!r}" for k in sorted(keys) if value(old, k) != value(new, k)]
 
 
 def _is_store_skeleton(entry: Path) -> bool:
@@ -165,14 +171,24 @@ class ResultStore:
             manifest = _read_json(path)
             if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
                 raise StoreError(f"{path} is not a gse_explain result store manifest (format tag {FORMAT!r} missing)")
-            if manifest.get("format_version") != FORMAT_VERSION:
-                raise StoreError(f"{path} has store format version {manifest.get('format_version')}; this library reads version {FORMAT_VERSION}")
+            if manifest.get("format_version") not in READABLE_VERSIONS:
+                raise StoreError(f"{path} has store format version {manifest.get('format_version')}; this library reads "
+                                 f"versions {', '.join(map(str, READABLE_VERSIONS))} (upgrade gse_explain to read it)")
             self._manifest = manifest
         return self._manifest
 
     @property
     def config(self) -> dict:
+        """The stored configuration as JSON (``RunConfig.to_json`` form, or a version-1 store's dict)."""
         return self.manifest["config"]
+
+    @property
+    def run_config(self) -> RunConfig:
+        """The stored configuration as a :class:`RunConfig` (version-1 stores included)."""
+        try:
+            return RunConfig.from_json(self.config)
+        except (TypeError, ValueError) as exc:
+            raise StoreError(f"the configuration in {self.path / 'manifest.json'} is not valid here: {exc}") from None
 
     # -- selection, batches, shards ---------------------------------------------------------------
     def write_selection(self, selection: dict) -> dict:
@@ -301,6 +317,11 @@ class RunResults:
         """(clean (N_img,C,H,W), adversarial (rows,C,H,W), records) of one batch, images in the box of the run."""
         data = self.store.read_batch(batch, images=True)
         return data["clean"], data["adversarial"], data["records"]
+
+    @property
+    def run_config(self) -> RunConfig:
+        """The run's :class:`RunConfig` (parsed from the manifest)."""
+        return self.store.run_config
 
     def summary(self, average: str = "successful") -> dict:
         return summarize(self.records, bool(self.config.get("targeted")), average)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Mapping, Sequence
 
-__all__ = ["comparison_table", "latex_escape", "targeted_table", "timing_table", "untargeted_table"]
+__all__ = ["comparison_table", "latex_escape", "run_report", "targeted_table", "timing_table", "untargeted_table"]
 
 _HEADER = ["ASR", "ACP", "ANC", "ℓ2", "d2,0", "time/img (s)"]
 _LATEX_HEADER = [r"ASR", r"ACP", r"ANC", r"$\ell_2$", r"$d_{2,0}$", r"time (s)"]
@@ -99,3 +99,29 @@ def timing_table(times: Mapping[str, Mapping[str, float]], columns: Sequence[str
         return "N/A" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3g}"
     rows = [[name, *[cell(row.get(column)) for column in columns]] for name, row in items]
     return _render(["attack", *[f"{c} (s)" for c in columns]], rows, fmt)
+
+
+def run_report(results, average: str = "successful") -> str:
+    """The table of one stored run as the evaluation CLI prints it: a header line naming the model, data,
+    mode, image count and completeness, the Table 2 (untargeted) or Table 3 (targeted) layout, and notes.
+
+    Args:
+        results: a :class:`~gse_explain.evaluation.store.RunResults` (from ``load_results`` or ``run``).
+        average: ``"successful"`` (the paper's targeted average case) or ``"all"`` (the reference code's).
+    """
+    config = results.config
+    path = results.store.path
+    if results.records.empty:
+        return f"no examples stored in {path} yet"
+    summary = results.summary(average)
+    name = config["attack"] + (f" ({config['preset']})" if config.get("preset") else "")
+    images = results.records["example"].nunique()
+    status = "complete" if results.complete else f"INCOMPLETE: {results.records['batch'].nunique()} of {results.expected_batches} batches"
+    lines = [f"\n{config['model']} on {config['dataset']}, {config['mode']}, {images} images ({status}); store: {path}"]
+    if config["targeted"]:
+        lines.append(targeted_table({name: summary}))
+        lines.append(f"average case over {'successful' if average == 'successful' else 'all'} (image, target) pairs")
+    else:
+        lines.append(untargeted_table({name: summary}))
+    lines.append("ℓ2 on the [-1, 1] scale; time = seconds per example, amortised over the batch")
+    return "\n".join(lines)

@@ -1,16 +1,21 @@
 """The paper's figures and tables, regenerated from result stores: ``python -m gse_explain.figures [STUDY]``.
 
-Studies (:mod:`.studies`): ``demo`` (offline EfficientNet-Lite0 on scikit-image photos, the default),
-``cifar10``, ``imagenet``, ``nips2017``. The CLI runs the study's attacks into result stores when they are
-missing (:mod:`.runner`), then draws Figures 1–5 and Tables 1–4 (:mod:`.render`). The figure builders
-(:mod:`.paper_figures`) and table builders (:mod:`.paper_tables`) also work on their own, on any stores.
+- Studies (:mod:`.studies`, registered with :func:`register_study`): ``demo`` (offline EfficientNet-Lite0 on
+  scikit-image photos, the default), ``cifar10``, ``imagenet``, ``nips2017``. A study is the runs it needs
+  (each a :class:`~gse_explain.evaluation.config.RunConfig`) plus the figures it draws.
+- Figures (:mod:`.registry`): one function each, registered by name; :func:`render_study` draws a study's.
+- :func:`reproduce` (the API under the CLI): runs the study's missing or incomplete stores with
+  :func:`gse_explain.run` (:mod:`.runner`), draws every figure and writes the manifest.
+- The figure builders (:mod:`.paper_figures`) and table builders (:mod:`.paper_tables`) also work on
+  their own, on any stores.
 """
 
 from .paper_figures import figure_attack_examples, figure_gse_examples, figure_interpretability, pick_examples
 from .paper_tables import paper_tables
 from .render import FIGURES, render_study
+from .reproduce import StudyOutputs, reproduce
 from .runner import StudyRunError, ensure_runs, run_status
-from .studies import FIGURE2_ATTACKS, STUDIES, RunSpec, Study, build_study
+from .studies import FIGURE2_ATTACKS, STUDIES, RunSpec, Study, StudyOptions, build_study, describe, register_study
 
 __all__ = [
     "FIGURE2_ATTACKS",
@@ -18,14 +23,19 @@ __all__ = [
     "STUDIES",
     "RunSpec",
     "Study",
+    "StudyOptions",
+    "StudyOutputs",
     "StudyRunError",
     "build_study",
+    "describe",
     "ensure_runs",
     "figure_attack_examples",
     "figure_gse_examples",
     "figure_interpretability",
     "paper_tables",
     "pick_examples",
+    "register_study",
     "render_study",
+    "reproduce",
     "run_status",
 ]

@@ -8,26 +8,18 @@ the stores aside and recomputes them. See ``--help`` and the README for each stu
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
-import time
 from pathlib import Path
 
-import torch
-
-from .. import __version__
-from ..io import atomic_write_bytes
 from ..attacks import list_attacks
 from ..evaluate import _parse_offsets, _parse_option
-from ..evaluation.store import ResultStore, StoreError
-from .render import FIGURES, render_study
-from .runner import StudyRunError, ensure_runs
-from .studies import STUDIES, build_study, describe
+from ..evaluation.store import StoreError
+from .render import FIGURES
+from .reproduce import reproduce
+from .runner import StudyRunError
+from .studies import STUDIES, StudyOptions, build_study, describe
 
-__all__ = ["build_parser", "main"]
-
-_TABLE1_DEFAULT = {"demo": 1, "cifar10": 2, "imagenet": 0, "nips2017": 0}
+__all__ = ["build_parser", "main", "study_options"]
 
 
 def _attack_option(text: str) -> tuple[str, str, object]:
@@ -99,69 +91,48 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check(args) -> None:
+    """Value checks argparse cannot express; ValueError naming the flag."""
     for flag in ("num_images", "targeted_images", "batch_size"):
         value = getattr(args, flag)
         if value is not None and value < 1:
-            raise SystemExit(f"error: --{flag.replace('_', '-')} must be ≥ 1; got {value}")
+            raise ValueError(f"--{flag.replace('_', '-')} must be ≥ 1; got {value}")
     if args.table1_images is not None and args.table1_images < 0:
-        raise SystemExit(f"error: --table1-images must be ≥ 0; got {args.table1_images}")
+        raise ValueError(f"--table1-images must be ≥ 0; got {args.table1_images}")
     for flag in ("data_root", "weights", "second_weights", "index_file"):
         value = getattr(args, flag)
         if value not in (None, "DEFAULT", "random") and not Path(value).exists():
-            raise SystemExit(f"error: --{flag.replace('_', '-')} {value} does not exist; give the path of the "
+            raise ValueError(f"--{flag.replace('_', '-')} {value} does not exist; give the path of the "
                              f"{'dataset' if flag == 'data_root' else 'file'} (see --help)")
 
 
-def _attack_seconds(path: Path) -> float:
-    """Seconds spent attacking for the store at ``path``, summed over the processes (shards) that wrote it."""
-    infos = ResultStore(path).shard_infos()
-    return round(sum(float(info.get("attack_seconds", 0.0)) for info in infos.values()), 1)
+def study_options(args: argparse.Namespace) -> StudyOptions:
+    """The :class:`StudyOptions` of parsed arguments."""
+    attack_options: dict = {}
+    for attack, name, value in args.option:
+        attack_options.setdefault(attack, {})[name] = value
+    return StudyOptions(
+        attacks=args.attacks, attack_options=attack_options, num_images=args.num_images, targeted_images=args.targeted_images,
+        offsets=args.offsets, table1_images=args.table1_images, model=args.model, weights=args.weights, second_model=args.second_model,
+        second_weights=args.second_weights, no_second=args.no_second, data_root=args.data_root, index_file=args.index_file,
+        image_size=args.image_size, batch_size=args.batch_size,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and call :func:`~gse_explain.figures.reproduce.reproduce`; 0 on success, 1 with a
+    one-line ``error: ...`` on stderr for a user mistake (argparse's own errors exit with 2)."""
     args = build_parser().parse_args(argv)
-    _check(args)
-    args.attack_options = {}
-    for attack, name, value in args.option:
-        args.attack_options.setdefault(attack, {})[name] = value
-    if args.table1_images is None:
-        args.table1_images = _TABLE1_DEFAULT[args.study]
     try:
-        study = build_study(args.study, args)
-    except ValueError as exc:
-        raise SystemExit(f"error: {exc}") from None
-    runs_dir = Path(args.runs or f"runs/{study.name}")
-    out_dir = Path(args.out or f"figures/{study.name}")
-    print(describe(study), file=sys.stderr)
-    if args.dry_run:
-        return 0
-    start = time.perf_counter()
-    try:
-        paths = ensure_runs(study.runs, runs_dir, rerun=args.rerun, progress=not args.no_progress)
-    except StudyRunError as exc:
-        raise SystemExit(f"error: {exc}") from None
-    attack_seconds = time.perf_counter() - start
-    try:
-        written = render_study(study, paths, out_dir, only=args.only, device=args.device, progress=not args.no_progress)
-    except (StoreError, ValueError, FileNotFoundError, ImportError) as exc:  # e.g. a weights file moved since the run
-        raise SystemExit(f"error: {exc}") from None
-    manifest = {
-        "study": study.name,
-        "description": study.description,
-        "notes": list(study.notes),
-        "command": ["python", "-m", "gse_explain.figures", *(argv if argv is not None else sys.argv[1:])],
-        "runs": [{"key": r.key, "store": str(paths[r.key]), "group": r.group, "attack": r.attack, "mode": r.mode, "model": r.model,
-                  "num_images": r.num_images, "offsets": r.offsets, "options": r.options, "batch_size": r.batch_size,
-                  "attack_seconds": _attack_seconds(paths[r.key])} for r in study.runs],
-        "outputs": sorted(str(p.relative_to(out_dir)) for p in written),
-        # this invocation's time; each run's own attack time (from its store, whenever it ran) is in "runs"
-        "seconds": {"attacks": round(attack_seconds, 1), "drawing": round(time.perf_counter() - start - attack_seconds, 1)},
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "torch_threads": torch.get_num_threads(),
-                    "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
-        "versions": {"gse_explain": __version__, "torch": torch.__version__, "python": platform.python_version()},
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    atomic_write_bytes(out_dir / "manifest.json", json.dumps(manifest, indent=2).encode(), overwrite=True)
-    print(f"wrote {len(written)} files to {out_dir} (attacks {attack_seconds:.0f} s, drawing "
-          f"{manifest['seconds']['drawing']:.0f} s)", file=sys.stderr)
+        _check(args)
+        study = build_study(args.study, study_options(args))
+        print(describe(study), file=sys.stderr)
+        if args.dry_run:
+            return 0
+        reproduce(study, args.runs or f"runs/{study.name}", args.out or f"figures/{study.name}", rerun=args.rerun,
+                  only=args.only, device=args.device, progress=not args.no_progress,
+                  command=["python", "-m", "gse_explain.figures", *(argv if argv is not None else sys.argv[1:])])
+    except (StudyRunError, StoreError, ValueError, TypeError, FileNotFoundError, ImportError) as exc:
+        # e.g. a store made with other settings, or a weights file moved since the run
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0

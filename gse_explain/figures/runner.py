@@ -1,5 +1,5 @@
 """Make sure a study's result stores exist: complete stores are reused as they are, missing or incomplete
-ones are (re)run through the evaluation CLI, and ``rerun`` moves existing stores aside (nothing is deleted).
+ones are (re)run with :func:`gse_explain.run`, and ``rerun`` moves existing stores aside (nothing is deleted).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from .. import evaluate
+from ..evaluation.run import RunError, run, store_config
 from ..evaluation.store import ResultStore, StoreError, StoreMismatchError, config_diff
 from .studies import RunSpec
 
@@ -29,11 +29,6 @@ class RunStatus:
     detail: str = ""
 
 
-def _requested_config(spec: RunSpec, path: Path) -> dict:
-    args = evaluate.build_parser().parse_args(spec.evaluate_argv(str(path)))
-    return evaluate.run_config(args)
-
-
 def run_status(spec: RunSpec, path: Path) -> RunStatus:
     """Whether the store for ``spec`` at ``path`` is complete, incomplete, missing or made with another configuration."""
     if not (path / "manifest.json").exists():
@@ -42,7 +37,7 @@ def run_status(spec: RunSpec, path: Path) -> RunStatus:
         return RunStatus(spec, path, "missing")
     try:
         store = ResultStore.open(path)
-        diff = config_diff(store.config, _requested_config(spec, path))
+        diff = config_diff(store.config, store_config(spec.config))
         if diff:
             return RunStatus(spec, path, "mismatch", "; ".join(diff))
         expected = store.expected_batches()
@@ -89,12 +84,9 @@ def ensure_runs(specs: Sequence[RunSpec], runs_dir: Path, *, rerun: bool = False
         print(f"[{number}/{len(todo)}] {state} {spec.describe()}", file=log, flush=True)
         start = time.perf_counter()
         try:
-            evaluate.main(spec.evaluate_argv(str(path), progress=progress))
-        except SystemExit as exc:
-            if exc.code not in (0, None):
-                raise StudyRunError(f"run {spec.key} failed: {exc.code}") from None
-        except StoreMismatchError as exc:
-            raise StudyRunError(f"run {spec.key}: {exc}") from None
+            run(spec.config, path, progress=progress, log=log)
+        except (StoreError, RunError, ValueError, TypeError, FileNotFoundError) as exc:
+            raise StudyRunError(f"run {spec.key} failed: {exc}") from None
         print(f"[{number}/{len(todo)}] done in {time.perf_counter() - start:.0f} s: {path}", file=log, flush=True)
     for status in statuses:
         paths[status.spec.key] = status.path

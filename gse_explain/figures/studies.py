@@ -9,9 +9,12 @@ three groups:
 - ``table1``: GSE, Homotopy and SAPF one image at a time (batch size 1, the paper's sequential timing),
   for Table 1.
 
-Each run is an ordinary result store written by ``python -m gse_explain.evaluate``
-(:meth:`RunSpec.evaluate_argv` gives its command line), so stores resume, refuse mismatched
-configurations, and can be inspected with :func:`~gse_explain.evaluation.load_results`.
+A study also names the figures it draws (``Study.figures``, names from :mod:`.registry`; None: all).
+Each run is a :class:`~gse_explain.evaluation.config.RunConfig` executed by :func:`gse_explain.run` into an
+ordinary result store, so stores resume, refuse mismatched configurations, and can be inspected with
+:func:`~gse_explain.evaluation.load_results`.
+
+Studies are registered with :func:`register_study`: a builder function ``(options: StudyOptions) -> Study``.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+from ..attacks import get_attack
+from ..evaluation.config import RunConfig
 from ..evaluation.protocol import IMAGENET_TARGET_OFFSETS
 
-__all__ = ["FIGURE2_ATTACKS", "GROUPS", "STUDIES", "RunSpec", "Study", "build_study"]
+__all__ = ["FIGURE2_ATTACKS", "GROUPS", "STUDIES", "RunSpec", "Study", "StudyOptions", "build_study", "describe", "register_study"]
 
 #: The attacks of the paper's Figure 2 (and Figure 5), in legend order.
 FIGURE2_ATTACKS = ("gse", "strattack", "fwnucl", "pgd0", "sparse_rs")
@@ -31,61 +36,42 @@ GROUPS = ("main", "second", "table1")
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One evaluation run of a study (the arguments of ``python -m gse_explain.evaluate``).
+    """One evaluation run of a study: its group and its :class:`~gse_explain.evaluation.config.RunConfig`.
 
     Attributes:
         group: ``"main"``, ``"second"`` or ``"table1"`` (see the module docstring).
-        attack: registry name; targeted: the mode.
-        model, weights, normalization: the classifier (``weights=None``: the model's built-in weights).
-        dataset, data_root, image_size, index_file: the data.
-        num_images: first N correctly classified images; offsets: target label offsets (None: the paper's).
-        options: attack options overriding the paper preset (the study's budget).
-        batch_size: images per attack call (1 for Table 1's sequential timing).
+        config: the run (attack, mode, model, data, budget in ``options``); :func:`gse_explain.run` executes it.
     """
 
     group: str
-    attack: str
-    targeted: bool
-    model: str
-    dataset: str
-    num_images: int
-    weights: str | None = None
-    normalization: str | None = None
-    data_root: str | None = None
-    image_size: int | None = None
-    index_file: str | None = None
-    offsets: tuple[int, ...] | None = None
-    options: dict = field(default_factory=dict)
-    batch_size: int = 16
-    seed: int = 0
+    config: RunConfig
 
-    @property
-    def mode(self) -> str:
-        return "targeted" if self.targeted else "untargeted"
+    def __post_init__(self) -> None:
+        if self.group not in GROUPS:
+            raise ValueError(f"RunSpec.group must be one of {GROUPS}; got {self.group!r}")
+        if not isinstance(self.config, RunConfig):
+            raise TypeError(f"RunSpec.config must be a RunConfig; got {type(self.config).__name__}")
+
+    @classmethod
+    def make(cls, group: str, attack: str, targeted: bool, model: str, dataset: str, num_images: int, **fields) -> "RunSpec":
+        """A spec from the fields of its RunConfig (``preset`` defaults to the paper's, ``device`` to the CPU)."""
+        fields.setdefault("device", "cpu")
+        return cls(group, RunConfig(attack=attack, targeted=targeted, model=model, dataset=dataset, num_images=num_images, **fields))
+
+    attack = property(lambda self: self.config.attack)
+    targeted = property(lambda self: self.config.targeted)
+    model = property(lambda self: self.config.model)
+    dataset = property(lambda self: self.config.dataset)
+    num_images = property(lambda self: self.config.num_images)
+    offsets = property(lambda self: self.config.offsets)
+    options = property(lambda self: dict(self.config.options))
+    batch_size = property(lambda self: self.config.batch_size)
+    mode = property(lambda self: self.config.mode)
 
     @property
     def key(self) -> str:
         """The store's folder name inside the study's runs folder."""
         return f"{self.group}-{self.model}-{self.attack}-{self.mode}"
-
-    def evaluate_argv(self, output: str, progress: bool = True) -> list[str]:
-        """The ``python -m gse_explain.evaluate`` arguments of this run, writing to the store ``output``."""
-        argv = ["--dataset", self.dataset, "--model", self.model, "--attack", self.attack,
-                "--num-images", str(self.num_images), "--batch-size", str(self.batch_size), "--seed", str(self.seed),
-                "--output", str(output)]
-        for flag, value in (("--weights", self.weights), ("--normalization", self.normalization), ("--data-root", self.data_root),
-                            ("--image-size", self.image_size), ("--index-file", self.index_file)):
-            if value is not None:
-                argv += [flag, str(value)]
-        if self.targeted:
-            argv.append("--targeted")
-            if self.offsets is not None:
-                argv += ["--offsets", ",".join(str(o) for o in self.offsets)]
-        for name, value in sorted(self.options.items()):
-            argv += ["--option", f"{name}={value!r}"]
-        if not progress:
-            argv.append("--no-progress")
-        return argv
 
     def describe(self) -> str:
         """One line: attack, mode, model, images (× targets) and budget."""
@@ -106,6 +92,7 @@ class Study:
     main_label: str  # e.g. "ResNet20, CIFAR-10", used in titles
     second_label: str | None = None
     notes: tuple[str, ...] = ()
+    figures: tuple[str, ...] | None = None  # the figures it draws (registry names); None: every registered figure
 
     def group(self, group: str, targeted: bool | None = None) -> list[RunSpec]:
         return [r for r in self.runs if r.group == group and (targeted is None or r.targeted == targeted)]
@@ -117,43 +104,90 @@ def _by_group(runs: list[RunSpec]) -> tuple[RunSpec, ...]:
     return tuple(sorted(runs, key=lambda r: (GROUPS.index(r.group), r.targeted)))
 
 
+@dataclass
+class StudyOptions:
+    """What a user may set for a study (the ``python -m gse_explain.figures`` options; None: the study's default).
+
+    Attributes:
+        attacks: attacks for Figures 2-5 and Tables 2-4 (default :data:`FIGURE2_ATTACKS`).
+        attack_options: ``{attack: {option: value}}`` budget overrides.
+        num_images, targeted_images: untargeted images; targeted images (each × every offset).
+        offsets: target label offsets. table1_images: images for Table 1's sequential runs (0: none;
+            None: the study's default, demo 1, cifar10 2, imagenet and nips2017 0).
+        model, weights, second_model, second_weights, no_second: the classifiers.
+        data_root, index_file, image_size, batch_size: the data and the attack batch size.
+    """
+
+    attacks: Sequence[str] | None = None
+    attack_options: dict = field(default_factory=dict)
+    num_images: int | None = None
+    targeted_images: int | None = None
+    offsets: Sequence[int] | None = None
+    table1_images: int | None = None
+    model: str | None = None
+    weights: str | None = None
+    second_model: str | None = None
+    second_weights: str | None = None
+    no_second: bool = False
+    data_root: str | None = None
+    index_file: str | None = None
+    image_size: int | None = None
+    batch_size: int | None = None
+
+
+STUDIES: dict[str, Callable[[StudyOptions], Study]] = {}
+
+
+def register_study(name: str):
+    """Decorator: make the builder ``(options: StudyOptions) -> Study`` available as study ``name``."""
+    def decorate(builder: Callable[[StudyOptions], Study]) -> Callable[[StudyOptions], Study]:
+        if name in STUDIES:
+            raise ValueError(f"a study named {name!r} is already registered")
+        STUDIES[name] = builder
+        return builder
+
+    return decorate
+
+
+def _table1_images(options: StudyOptions, default: int) -> int:
+    return default if options.table1_images is None else options.table1_images
+
+
+def _budget(attack: str, options: StudyOptions, demo: bool = False) -> dict:
+    """An attack's options in a study: its declared demo budget (demo only) overridden by the user's."""
+    base = dict(get_attack(attack).demo_budget) if demo else {}
+    return {**base, **options.attack_options.get(attack, {})}
+
+
 # --------------------------------------------------------------------------------------------------
 # The demo: offline, EfficientNet-Lite0 on scikit-image's photographs, sized for ~15 min on 2 CPU cores.
 
-#: Budgets of the demo (recorded in every store's manifest through the run options). GSE keeps the paper's
-#: ImageNet preset; the baselines are cut so that the whole demo fits about 15 minutes on 2 CPU cores.
-DEMO_BUDGETS = {
-    "gse": {},
-    "strattack": dict(search_steps=3, max_iter=50, retrain_steps=2, retrain_iter=50),
-    "fwnucl": dict(iterations=30),
-    "pgd0": dict(n_restarts=1),
-    "sparse_rs": dict(n_queries=1000, n_restarts=1),
-    "homotopy": dict(max_outer_iterations=20, max_nmapg_iterations=100, post_iterations=200),
-    "sapf": dict(search_steps=2, iterations=2, iterations_delta=20, iterations_g=20, iterations_finetune=20),
-}
+# Budgets of the demo: each attack's ``AttackSpec.demo_budget`` (recorded in every store's manifest through
+# the run options). GSE keeps the paper's ImageNet preset; the baselines are cut for a 2-core CPU.
 DEMO_IMAGES = 4  # the four default photographs: chelsea, coffee, rocket, astronaut
 DEMO_TARGETED_IMAGES = 2
 DEMO_OFFSETS = IMAGENET_TARGET_OFFSETS[:1]
 
 
-def demo_study(options) -> Study:
+@register_study("demo")
+def demo_study(options: StudyOptions) -> Study:
     runs = []
     images = options.num_images or DEMO_IMAGES
     targeted_images = options.targeted_images or DEMO_TARGETED_IMAGES
     offsets = tuple(options.offsets) if options.offsets else DEMO_OFFSETS
     common = dict(dataset="skimage", image_size=224, batch_size=4)
     for attack in options.attacks or FIGURE2_ATTACKS:
-        budget = {**DEMO_BUDGETS.get(attack, {}), **options.attack_options.get(attack, {})}
-        runs.append(RunSpec("main", attack, False, "efficientnet_lite0", num_images=images, options=budget, **common))
-        runs.append(RunSpec("main", attack, True, "efficientnet_lite0", num_images=targeted_images, offsets=offsets,
+        budget = _budget(attack, options, demo=True)
+        runs.append(RunSpec.make("main", attack, False, "efficientnet_lite0", num_images=images, options=budget, **common))
+        runs.append(RunSpec.make("main", attack, True, "efficientnet_lite0", num_images=targeted_images, offsets=offsets,
                             options=budget, **common))
         if not options.no_second:
-            runs.append(RunSpec("second", attack, True, "efficientnet_lite1", num_images=targeted_images, offsets=offsets,
+            runs.append(RunSpec.make("second", attack, True, "efficientnet_lite1", num_images=targeted_images, offsets=offsets,
                                 options=budget, **common))
-    if options.table1_images:
+    if _table1_images(options, 1):
         for attack in TABLE1_ATTACKS:
-            budget = {**DEMO_BUDGETS.get(attack, {}), **options.attack_options.get(attack, {})}
-            runs.append(RunSpec("table1", attack, False, "efficientnet_lite0", num_images=options.table1_images,
+            budget = _budget(attack, options, demo=True)
+            runs.append(RunSpec.make("table1", attack, False, "efficientnet_lite0", num_images=_table1_images(options, 1),
                                 options=budget, **{**common, "batch_size": 1}))
     return Study(
         "demo",
@@ -174,7 +208,8 @@ def _require(value, flag: str, what: str):
     return value
 
 
-def cifar10_study(options) -> Study:
+@register_study("cifar10")
+def cifar10_study(options: StudyOptions) -> Study:
     data_root = _require(options.data_root, "--data-root", "a CIFAR-10 folder (torchvision layout) or an .npz file")
     weights = _require(options.weights, "--weights", "the authors' ResNet20 weights file (resnet20_cifar10_gse.pt)")
     dataset = "cifar10_npz" if str(data_root).endswith(".npz") else "cifar10"
@@ -183,25 +218,25 @@ def cifar10_study(options) -> Study:
     for attack in options.attacks or FIGURE2_ATTACKS:
         budget = options.attack_options.get(attack, {})
         model = dict(model=options.model or "resnet20", weights=str(weights))
-        runs.append(RunSpec("main", attack, False, num_images=options.num_images or 50, options=budget, **model, **common))
-        runs.append(RunSpec("main", attack, True, num_images=options.targeted_images or 10, options=budget,
+        runs.append(RunSpec.make("main", attack, False, num_images=options.num_images or 50, options=budget, **model, **common))
+        runs.append(RunSpec.make("main", attack, True, num_images=options.targeted_images or 10, options=budget,
                             offsets=tuple(options.offsets) if options.offsets else None, **model, **common))
         if options.second_weights:
-            runs.append(RunSpec("second", attack, True, options.second_model or "resnet56", weights=str(options.second_weights),
+            runs.append(RunSpec.make("second", attack, True, options.second_model or "resnet56", weights=str(options.second_weights),
                                 num_images=options.targeted_images or 10, options=budget,
                                 offsets=tuple(options.offsets) if options.offsets else None, **common))
-    if options.table1_images:
+    if _table1_images(options, 2):
         for attack in TABLE1_ATTACKS:
             budget = options.attack_options.get(attack, {})
-            runs.append(RunSpec("table1", attack, False, options.model or "resnet20", weights=str(weights),
-                                num_images=options.table1_images, options=budget, **{**common, "batch_size": 1}))
+            runs.append(RunSpec.make("table1", attack, False, options.model or "resnet20", weights=str(weights),
+                                num_images=_table1_images(options, 2), options=budget, **{**common, "batch_size": 1}))
     second = f"{options.second_model or 'resnet56'}, CIFAR-10" if options.second_weights else None
     notes = () if options.second_weights else ("No --second-weights given: Figure 5 (IS on a second model) is skipped.",)
     return Study("cifar10", "The paper's CIFAR-10 setting: ResNet20 with [-1, 1] inputs, paper presets.",
                  _by_group(runs), f"{options.model or 'resnet20'}, CIFAR-10", second, notes)
 
 
-def _imagenet_like(name: str, dataset: str, options, description: str) -> Study:
+def _imagenet_like(name: str, dataset: str, options: StudyOptions, description: str) -> Study:
     data_root = _require(options.data_root, "--data-root",
                          "the ImageNet validation folder" if dataset == "imagenet_val" else "the NIPS-2017 folder (images/ and images.csv)")
     model = options.model or "resnet50"
@@ -212,42 +247,37 @@ def _imagenet_like(name: str, dataset: str, options, description: str) -> Study:
     for attack in options.attacks or FIGURE2_ATTACKS:
         budget = options.attack_options.get(attack, {})
         offsets = tuple(options.offsets) if options.offsets else None
-        runs.append(RunSpec("main", attack, False, model, weights=weights, num_images=options.num_images or 100, options=budget, **common))
-        runs.append(RunSpec("main", attack, True, model, weights=weights, num_images=options.targeted_images or 20,
+        runs.append(RunSpec.make("main", attack, False, model, weights=weights, num_images=options.num_images or 100, options=budget, **common))
+        runs.append(RunSpec.make("main", attack, True, model, weights=weights, num_images=options.targeted_images or 20,
                             offsets=offsets, options=budget, **common))
         if not options.no_second:
             second = options.second_model or "vgg19"
             second_weights = options.second_weights if options.second_weights is not None else (
                 None if second.startswith("efficientnet") else "DEFAULT")
-            runs.append(RunSpec("second", attack, True, second, weights=second_weights, num_images=options.targeted_images or 20,
+            runs.append(RunSpec.make("second", attack, True, second, weights=second_weights, num_images=options.targeted_images or 20,
                                 offsets=offsets, options=budget, **common))
-    if options.table1_images:
+    if _table1_images(options, 0):
         for attack in TABLE1_ATTACKS:
-            runs.append(RunSpec("table1", attack, False, model, weights=weights, num_images=options.table1_images,
+            runs.append(RunSpec.make("table1", attack, False, model, weights=weights, num_images=_table1_images(options, 0),
                                 options=options.attack_options.get(attack, {}), **{**common, "batch_size": 1}))
     second_label = None if options.no_second else f"{options.second_model or 'vgg19'}, {name}"
     return Study(name, description, _by_group(runs), f"{model}, {name}", second_label)
 
 
-def imagenet_study(options) -> Study:
+@register_study("imagenet")
+def imagenet_study(options: StudyOptions) -> Study:
     return _imagenet_like("imagenet", "imagenet_val", options,
                           "ImageNet validation images (optionally the paper's --index-file), torchvision models or EfficientNet-Lite0.")
 
 
-def nips2017_study(options) -> Study:
+@register_study("nips2017")
+def nips2017_study(options: StudyOptions) -> Study:
     return _imagenet_like("nips2017", "nips2017", options, "The NIPS-2017 competition images (ImageNet classes).")
 
 
-STUDIES: dict[str, Callable[..., Study]] = {
-    "demo": demo_study,
-    "cifar10": cifar10_study,
-    "imagenet": imagenet_study,
-    "nips2017": nips2017_study,
-}
-
-
-def build_study(name: str, options) -> Study:
-    """The :class:`Study` ``name`` for parsed CLI ``options`` (ValueError naming what is missing)."""
+def build_study(name: str, options: StudyOptions | None = None) -> Study:
+    """The :class:`Study` ``name`` for ``options`` (default: the study's defaults); ValueError naming what is missing."""
+    options = StudyOptions() if options is None else options
     if name not in STUDIES:
         raise ValueError(f"unknown study {name!r}; choose one of {', '.join(STUDIES)}")
     study = STUDIES[name](options)

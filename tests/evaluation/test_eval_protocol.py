@@ -1,5 +1,6 @@
 """The evaluation protocol: image selection, target offsets, per-call seeds and the records of attack_batch."""
 
+import dataclasses
 import types
 
 import numpy as np
@@ -215,7 +216,12 @@ def fake_attack(monkeypatch):
         success = torch.tensor([True, False])
         return AttackResult(adversarials, success, forward_passes=4, gradient_passes=6)
 
-    monkeypatch.setitem(ATTACKS, "fake", AttackSpec("fake", attack, (), "test double", lambda preset, targeted, **options: None))
+    @dataclasses.dataclass(frozen=True)
+    class FakeConfig:
+        k: int = 0
+
+    spec = AttackSpec("fake", attack, FakeConfig, {"p": {False: {}, True: {}}}, "test double", "Fake", "#123456")
+    monkeypatch.setitem(ATTACKS, "fake", spec)
     now = [0.0]
 
     def perf_counter():  # every attack call "takes" 3 s

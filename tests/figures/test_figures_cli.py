@@ -2,11 +2,12 @@
 (GSE and PGD0 with small budgets), redrawing from existing stores, --rerun, and clear errors."""
 
 import json
+import re
 import shutil
 
 import pytest
 
-from gse_explain import evaluate
+from gse_explain.figures import runner
 from gse_explain.figures.cli import main
 
 EXPECTED = {"figure1_gse_examples", "figure2_interpretability", "figure3_untargeted_examples", "figure4_targeted_examples"}
@@ -17,6 +18,14 @@ def paths(shared_data):
     return {"npz": shared_data / "cifar10" / "cifar10_test_0-499.npz",
             "weights": shared_data / "models" / "resnet20_cifar10_gse.pt",
             "resnet56": shared_data / "models" / "resnet56_cifar10_akamaster.th"}
+
+
+def _fails(capsys, pattern, argv):
+    """The CLI returns 1 and prints one ``error: ...`` message matching ``pattern`` (no traceback)."""
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert re.search(pattern, err), err
+    assert "Traceback" not in err
 
 
 def _argv(paths, runs, out, *extra, attacks="gse,pgd0"):
@@ -59,9 +68,9 @@ def test_study_writes_every_figure_table_and_csv(study):
 
 def test_rerunning_only_redraws(study, paths, monkeypatch, capsys):
     runs, out = study
-    def no_attacks(argv=None):
+    def no_attacks(*args, **kwargs):
         raise AssertionError("the study recomputed a complete store")
-    monkeypatch.setattr(evaluate, "main", no_attacks)
+    monkeypatch.setattr(runner, "run", no_attacks)
     before = {p.name: p.stat().st_mtime_ns for p in runs.rglob("*") if p.is_file()}
     (out / "figure3_untargeted_examples.png").unlink()
     assert main(_argv(paths, runs, out, "--second-weights", str(paths["resnet56"]), "--only", "figure3,tables")) == 0
@@ -81,36 +90,29 @@ def test_rerun_moves_stores_aside(study, paths, tmp_path):
     assert (copy / "main-resnet20-pgd0-targeted" / "manifest.json").exists()
 
 
-def test_changed_settings_name_the_store_and_the_fix(study, paths, tmp_path):
+def test_changed_settings_name_the_store_and_the_fix(study, paths, tmp_path, capsys):
     runs, _ = study
-    with pytest.raises(SystemExit, match=r"(?s)main-resnet20-gse-untargeted: num_images: stored 3, requested 4.*--rerun"):
-        main([*_argv(paths, runs, tmp_path / "fig"), "--num-images", "4"])
+    _fails(capsys, r"(?s)main-resnet20-gse-untargeted: num_images: stored 3, requested 4.*--rerun", [*_argv(paths, runs, tmp_path / "fig"), "--num-images", "4"])
 
 
-def test_corrupted_store_is_named(study, paths, tmp_path):
+def test_corrupted_store_is_named(study, paths, tmp_path, capsys):
     runs, _ = study
     copy = tmp_path / "runs"
     shutil.copytree(runs, copy)
     (copy / "main-resnet20-pgd0-untargeted" / "manifest.json").write_text("{ not json")
-    with pytest.raises(SystemExit, match=r"(?s)main-resnet20-pgd0-untargeted.*corrupted.*--rerun"):
-        main(_argv(paths, copy, tmp_path / "fig"))
+    _fails(capsys, r"(?s)main-resnet20-pgd0-untargeted.*corrupted.*--rerun", _argv(paths, copy, tmp_path / "fig"))
     shutil.rmtree(copy)
     shutil.copytree(runs, copy)
     batch = copy / "main-resnet20-gse-targeted" / "batches" / "batch-000000.npz"
     batch.write_bytes(b"garbage")
-    with pytest.raises(SystemExit, match=r"cannot read batch file .*batch-000000.npz.*delete it and resume"):
-        main(_argv(paths, copy, tmp_path / "fig", "--only", "tables"))
+    _fails(capsys, r"cannot read batch file .*batch-000000.npz.*delete it and resume", _argv(paths, copy, tmp_path / "fig", "--only", "tables"))
 
 
-def test_missing_data_and_weights_are_explained(paths, tmp_path):
-    with pytest.raises(SystemExit, match="needs --data-root: a CIFAR-10 folder"):
-        main(["cifar10", "--weights", str(paths["weights"]), "--runs", str(tmp_path)])
-    with pytest.raises(SystemExit, match="needs --weights: the authors' ResNet20 weights"):
-        main(["cifar10", "--data-root", str(paths["npz"]), "--runs", str(tmp_path)])
-    with pytest.raises(SystemExit, match="--data-root .*nowhere.npz does not exist"):
-        main(["cifar10", "--data-root", str(tmp_path / "nowhere.npz"), "--weights", str(paths["weights"])])
-    with pytest.raises(SystemExit, match="needs --data-root: the NIPS-2017 folder"):
-        main(["nips2017"])
+def test_missing_data_and_weights_are_explained(paths, tmp_path, capsys):
+    _fails(capsys, "needs --data-root: a CIFAR-10 folder", ["cifar10", "--weights", str(paths["weights"]), "--runs", str(tmp_path)])
+    _fails(capsys, "needs --weights: the authors' ResNet20 weights", ["cifar10", "--data-root", str(paths["npz"]), "--runs", str(tmp_path)])
+    _fails(capsys, "--data-root .*nowhere.npz does not exist", ["cifar10", "--data-root", str(tmp_path / "nowhere.npz"), "--weights", str(paths["weights"])])
+    _fails(capsys, "needs --data-root: the NIPS-2017 folder", ["nips2017"])
     with pytest.raises(SystemExit):
         main(["demo", "--option", "nosuchattack:k=1"])
     assert not any(tmp_path.iterdir())  # nothing was created

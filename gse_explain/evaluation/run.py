@@ -1,0 +1,181 @@
+"""``run(config, output)``: the one driver that selects images, attacks them batch by batch and fills a store.
+
+Every entry point that evaluates goes through here: ``python -m gse_explain.evaluate`` (argument parsing
+only), the figures' studies, the benchmarks and the notebooks. What it guarantees:
+
+- The configuration, model and data are checked before the store folder is created, so a mistake leaves
+  nothing behind that would block the corrected run.
+- A store with the same configuration is resumed: its complete batches are kept, unreadable ones are set
+  aside and recomputed; a store with another configuration is refused (:class:`StoreMismatchError`) unless
+  ``overwrite=True``, which moves it aside (nothing is deleted).
+- ``config.shard = (i, n)`` attacks only batches b with b % n == i, so n processes fill one store together.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..io import file_sha256
+from .config import RunConfig
+from .protocol import Selection, attack_batch, default_target_offsets, load_images, select_correct
+from .rebuild import load_model_and_data
+from .store import ResultStore, RunResults, StoreError, load_results
+
+__all__ = ["RunError", "resolve_device", "run", "store_config"]
+
+
+class RunError(RuntimeError):
+    """A run cannot proceed (e.g. no image is classified correctly); the message says why and what to do."""
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` → ``"cuda"`` when available, else ``"cpu"``; any other device string unchanged."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def store_config(config: RunConfig) -> dict:
+    """What the store's manifest records for ``config``: its JSON form plus the weights file's SHA-256.
+
+    The weights path may move between runs (it is not compared on resume); the content may not.
+    """
+    out = config.to_json()
+    weights = config.weights
+    has_file = weights is not None and weights not in ("DEFAULT", "random") and Path(weights).is_file()
+    out["weights_sha256"] = file_sha256(weights) if has_file else None
+    return out
+
+
+def _versions() -> dict:
+    import platform
+
+    import torchvision
+
+    from .. import __version__
+
+    return {"gse_explain": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "numpy": np.__version__}
+
+
+def _open_store(output: Path, manifest_config: dict, overwrite: bool, log) -> ResultStore:
+    """Create the store or resume the matching one; unreadable batch files are set aside for recomputation."""
+    store = ResultStore.create(output, manifest_config, overwrite=overwrite, versions=_versions())
+    for bad in store.check_batches():
+        print(f"warning: batch {bad} in {output} was unreadable; moved aside and will be recomputed", file=log)
+    return store
+
+
+def _is_complete(store: ResultStore) -> bool:
+    expected = store.expected_batches()
+    return expected is not None and expected == len(store.completed_batches())
+
+
+def run(config: RunConfig, output: str | Path, *, progress: bool = True, overwrite: bool = False, log=None) -> RunResults:
+    """Run (or resume) the evaluation ``config`` into the result store ``output``; return its results.
+
+    Args:
+        config: the run (validated on construction).
+        output: the store folder; created if missing, resumed if it holds this configuration.
+        progress: show progress bars (batches and the attack's own).
+        overwrite: if ``output`` holds a store with another configuration, move it aside and start anew.
+        log: where status lines go (default: stderr).
+
+    Returns:
+        :class:`RunResults` of the store (this shard's batches and any others already there).
+
+    Raises:
+        TypeError / ValueError: ``config`` is not a RunConfig, or its model or data cannot be built.
+        FileNotFoundError: a data root or weights file is missing.
+        StoreMismatchError: ``output`` holds another configuration (and not ``overwrite``).
+        StoreError: ``output`` is not a store, or is corrupted. RunError: nothing to attack.
+    """
+    if not isinstance(config, RunConfig):
+        raise TypeError(f"run() takes a RunConfig; got {type(config).__name__} (build one with gse_explain.RunConfig(...))")
+    log = sys.stderr if log is None else log
+    output = Path(output)
+    manifest_config = store_config(config)
+    store = None
+    if (output / "manifest.json").exists():  # resume, or only report a complete run
+        store = _open_store(output, manifest_config, overwrite, log)
+        if _is_complete(store):
+            print(f"{output} is complete; nothing to attack", file=log)
+            return load_results(output)
+    model, dataset = load_model_and_data(config, resolve_device(config.device))  # before any store is created
+    offsets = _target_offsets(config, dataset)
+    if store is None:
+        store = _open_store(output, manifest_config, overwrite, log)
+    selection = select_correct(model, dataset, config.num_images, config.batch_size)
+    store.write_selection(selection.to_json())
+    if len(selection.positions) == 0:
+        raise RunError(f"none of the {selection.scanned} images is classified correctly by {config.model}; nothing to attack")
+    todo = _pending_batches(store, selection, config)
+    _report_plan(config, selection, offsets, todo, store, log)
+    _attack_batches(store, model, dataset, selection, todo, config, offsets, progress)
+    return load_results(output)
+
+
+def _target_offsets(config: RunConfig, dataset) -> tuple[int, ...] | None:
+    """The label offsets of a targeted run, checked against the dataset's class count (None untargeted)."""
+    if not config.targeted:
+        return None
+    num_classes = int(getattr(dataset, "num_classes", 1000))
+    if config.offsets is None:
+        return tuple(default_target_offsets(num_classes))
+    outside = [o for o in config.offsets if not 0 < o < num_classes]
+    if outside:
+        raise ValueError(f"target offsets {outside} are outside 1..{num_classes - 1}: with {num_classes} classes they map a "
+                         f"label onto itself or repeat another offset's target; give offsets in 1..{num_classes - 1}")
+    return config.offsets
+
+
+def _pending_batches(store: ResultStore, selection: Selection, config: RunConfig) -> list[int]:
+    """This shard's batches that are not stored yet, in order."""
+    num_batches = -(-len(selection.positions) // config.batch_size)
+    index, count = config.shard
+    stored = set(store.completed_batches())
+    return [b for b in range(num_batches) if b % count == index and b not in stored]
+
+
+def _report_plan(config: RunConfig, selection: Selection, offsets, todo: Sequence[int], store: ResultStore, log) -> None:
+    index, count = config.shard
+    mine = -(-len(selection.positions) // config.batch_size)
+    mine = len([b for b in range(mine) if b % count == index])
+    options = f", {dict(config.options)}" if config.options else ""
+    print(f"{config.attack} ({config.resolved_preset or 'default options'}{options}) on {config.model}, {config.dataset}: "
+          f"{len(selection.positions)} correctly classified of {selection.scanned} scanned; "
+          f"{config.mode}{' offsets ' + str(list(offsets)) if offsets else ''}; shard {index}/{count}: "
+          f"{mine - len(todo)} of {mine} batches already stored", file=log)
+
+
+def _attack_batches(store, model, dataset, selection: Selection, todo, config: RunConfig, offsets, progress: bool) -> None:
+    """Attack and store each batch of ``todo``; the shard's progress file is updated after every batch."""
+    size = config.batch_size
+    shard = tuple(config.shard)
+    info = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "attack_seconds": 0.0, "batches_written": []}
+    previous = store.shard_infos().get(f"shard-{shard[0]}-of-{shard[1]}")
+    if previous:
+        info = {**previous, "resumed": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    num_classes = getattr(dataset, "num_classes", None)
+    for batch in tqdm(todo, desc="batches", disable=not progress):
+        positions = selection.positions[batch * size : (batch + 1) * size]
+        images = load_images(dataset, positions)
+        labels = torch.as_tensor(selection.labels[batch * size : (batch + 1) * size])
+        start = time.perf_counter()
+        records, adversarials = attack_batch(
+            model, images, labels, attack=config.attack, targeted=config.targeted, offsets=offsets,
+            bounds=config.bounds, preset=config.resolved_preset, options=dict(config.options),
+            seed=config.seed, batch_index=batch, num_classes=num_classes, progress=progress,
+        )
+        info["attack_seconds"] += time.perf_counter() - start
+        store.write_batch(batch, records, images, adversarials)
+        info["batches_written"] = sorted(set(info["batches_written"]) | {batch})
+        info["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        store.write_shard_info(shard, info)
