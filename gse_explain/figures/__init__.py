@@ -12,6 +12,7 @@
 
 from .paper_figures import figure_attack_examples, figure_gse_examples, figure_interpretability, pick_examples
 from .paper_tables import paper_tables
+from .registry import FigureContext, FigureSpec, get_figure, list_figures, register_figure, registered_figure, unregister_figure
 from .render import FIGURES, render_study
 from .reproduce import StudyOutputs, reproduce
 from .runner import StudyRunError, ensure_runs, run_status
@@ -20,6 +21,8 @@ from .studies import FIGURE2_ATTACKS, STUDIES, RunSpec, Study, StudyOptions, bui
 __all__ = [
     "FIGURE2_ATTACKS",
     "FIGURES",
+    "FigureContext",
+    "FigureSpec",
     "STUDIES",
     "RunSpec",
     "Study",
@@ -32,10 +35,15 @@ __all__ = [
     "figure_attack_examples",
     "figure_gse_examples",
     "figure_interpretability",
+    "get_figure",
+    "list_figures",
     "paper_tables",
     "pick_examples",
+    "register_figure",
     "register_study",
+    "registered_figure",
     "render_study",
     "reproduce",
     "run_status",
+    "unregister_figure",
 ]

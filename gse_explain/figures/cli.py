@@ -14,7 +14,7 @@ from pathlib import Path
 from ..attacks import list_attacks
 from ..evaluate import _parse_offsets, _parse_option
 from ..evaluation.store import StoreError
-from .render import FIGURES
+from .registry import list_figures
 from .reproduce import reproduce
 from .runner import StudyRunError
 from .studies import STUDIES, StudyOptions, build_study, describe
@@ -42,9 +42,9 @@ def _attack_list(text: str) -> list[str]:
 
 def _figure_list(text: str) -> list[str]:
     names = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = [n for n in names if n not in FIGURES]
+    unknown = [n for n in names if n not in list_figures()]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"--only takes names from {', '.join(FIGURES)}; got {text!r}")
+        raise argparse.ArgumentTypeError(f"--only takes names from {', '.join(list_figures())}; got {text!r}")
     return names
 
 
@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument("--batch-size", type=int, help="images per attack call (default: demo 4, cifar10 16, imagenet 8)")
     run = parser.add_argument_group("run")
     run.add_argument("--rerun", action="store_true", help="move the existing stores aside and recompute every run")
-    run.add_argument("--only", type=_figure_list, help=f"draw only these outputs ({', '.join(FIGURES)})")
+    run.add_argument("--only", type=_figure_list, help=f"draw only these outputs ({', '.join(list_figures())})")
     run.add_argument("--device", default="cpu", help="device for the saliency maps and CAMs of the figures (default: cpu)")
     run.add_argument("--dry-run", action="store_true", help="print the runs and budgets, run nothing")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
