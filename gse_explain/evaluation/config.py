@@ -234,11 +234,13 @@ class RunConfig:
         return out
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "RunConfig":
+    def from_json(cls, data: Mapping[str, Any], *, check_attack: bool = True) -> "RunConfig":
         """A :class:`RunConfig` from :meth:`to_json`'s form or a schema-1 store configuration.
 
         Derived and recorded-only keys (``mode``, ``bounds``, ``schema``, ``weights_sha256``) are dropped;
-        unknown keys raise ValueError naming them.
+        unknown keys raise ValueError naming them. ``check_attack=False`` skips the attack's name and option
+        checks (the rest is still checked), so a stored run made with an attack that is not registered in
+        this process (e.g. from a user's module) can still be read and its model rebuilt.
         """
         if not isinstance(data, Mapping):
             raise TypeError(f"a run configuration must be a mapping; got {type(data).__name__}")
@@ -248,11 +250,21 @@ class RunConfig:
         if unknown:
             raise ValueError(f"unknown run configuration keys {unknown}; known: {sorted(names)}")
         values = {k: v for k, v in data.items() if k in names}
-        if values.get("offsets") is not None:
-            values["offsets"] = tuple(values["offsets"])
-        if values.get("shard") is not None:
-            values["shard"] = tuple(values["shard"])
-        return cls(**values)
+        for key in ("offsets", "shard"):
+            if values.get(key) is not None:
+                values[key] = tuple(values[key])
+        if check_attack:
+            return cls(**values)
+        config = cls.__new__(cls)
+        for f in dataclasses.fields(cls):
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            object.__setattr__(config, f.name, values.get(f.name, default))
+        config._check_data()
+        config._check_model()
+        config._set("options", _frozen_options("options", config.options))
+        config._set("offsets", config._checked_offsets())
+        config._check_run()
+        return config
 
 
 def _frozen_options(name: str, options) -> Mapping[str, Any]:

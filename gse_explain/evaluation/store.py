@@ -184,9 +184,10 @@ class ResultStore:
 
     @property
     def run_config(self) -> RunConfig:
-        """The stored configuration as a :class:`RunConfig` (version-1 stores included)."""
+        """The stored configuration as a :class:`RunConfig` (version-1 stores included). The attack's name and
+        options are not re-checked: reading a store never needs the attack that made it."""
         try:
-            return RunConfig.from_json(self.config)
+            return RunConfig.from_json(self.config, check_attack=False)
         except (TypeError, ValueError) as exc:
             raise StoreError(f"the configuration in {self.path / 'manifest.json'} is not valid here: {exc}") from None
 

@@ -99,3 +99,13 @@ def test_schema1_configs_parse_and_compare_equal(store):
 
 def test_parse_shard():
     assert parse_shard("2/3") == (2, 3) and parse_shard((0, 1)) == (0, 1)
+
+
+def test_stored_config_of_an_unregistered_attack_is_readable_without_attack_checks():
+    stored = {**RunConfig(model="resnet20", weights="random").to_json(), "attack": "my_private_attack", "options": {"x": 1}}
+    with pytest.raises(ValueError, match="RunConfig.attack: unknown attack 'my_private_attack'"):
+        RunConfig.from_json(stored)
+    config = RunConfig.from_json(stored, check_attack=False)
+    assert config.attack == "my_private_attack" and config.model == "resnet20" and dict(config.options) == {"x": 1}
+    with pytest.raises(ValueError, match="RunConfig.batch_size"):  # everything else is still checked
+        RunConfig.from_json({**stored, "batch_size": 0}, check_attack=False)
