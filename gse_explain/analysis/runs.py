@@ -51,15 +51,22 @@ def named_runs(runs) -> dict[str, RunResults]:
     return out
 
 
-def run_model(run: RunResults, model: nn.Module | None, device, cache: dict | None = None) -> nn.Module:
-    """``model`` if given, else the run's own model rebuilt from its configuration (cached per model/weights)."""
+def run_model(run: RunResults, model: nn.Module | None, device, cache: dict | None = None, *,
+              weights: str | os.PathLike | None = None) -> nn.Module:
+    """``model`` if given, else the run's own model rebuilt from its configuration (cached per model/weights).
+
+    The rebuilt model's weights file must have the SHA-256 recorded in the store's manifest
+    (:class:`~gse_explain.evaluation.rebuild.WeightsMismatchError` otherwise); ``weights`` points to the file
+    when it has moved since the run, and is accepted when its hash matches.
+    """
     if model is not None:
         return model
     config = run.run_config  # a StoreError names the manifest if the stored configuration is not valid here
-    key = (config.model, config.weights, config.normalization, tuple(sorted(config.model_options.items())), str(device))
+    path = str(weights) if weights is not None else config.weights
+    key = (config.model, path, config.normalization, tuple(sorted(config.model_options.items())), str(device))
     if cache is not None and key in cache:
         return cache[key]
-    built = load_run_model(config, device)
+    built = load_run_model(config, device, weights=weights, expected_sha256=run.config.get("weights_sha256"))
     if cache is not None:
         cache[key] = built
     return built

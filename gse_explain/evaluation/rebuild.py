@@ -9,34 +9,70 @@ stored examples.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
 from .config import CIFAR_DATASETS, RunConfig
 
-__all__ = ["CIFAR_DATASETS", "as_run_config", "load_model_and_data", "load_run_dataset", "load_run_model"]
+__all__ = [
+    "CIFAR_DATASETS", "WeightsMismatchError", "as_run_config", "check_weights", "load_model_and_data", "load_run_dataset",
+    "load_run_model",
+]
 
 
 def as_run_config(config: RunConfig | Mapping[str, Any]) -> RunConfig:
     """``config`` itself, or the :class:`RunConfig` of a stored configuration (``RunResults.config``)."""
-    return config if isinstance(config, RunConfig) else RunConfig.from_json(config)
+    return config if isinstance(config, RunConfig) else RunConfig.from_json(config, check_attack=False)
+
+
+class WeightsMismatchError(ValueError):
+    """A weights file's content differs from the one a stored run was made with (SHA-256)."""
+
+
+def check_weights(path: str | os.PathLike, expected_sha256: str | None, where: str = "the run") -> None:
+    """Raise :class:`WeightsMismatchError` (naming the file and the fix) if ``path``'s SHA-256 is not the
+    recorded one; FileNotFoundError if it is missing. ``expected_sha256=None`` (nothing recorded) passes."""
+    from ..io import file_sha256
+
+    if expected_sha256 is None:
+        return
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {path} of {where} is missing: pass weights=PATH (--weights) to the file "
+                                f"with SHA-256 {expected_sha256}")
+    actual = file_sha256(path)
+    if actual != expected_sha256:
+        raise WeightsMismatchError(
+            f"weights file {path} has SHA-256 {actual}, but {where} was made with {expected_sha256}: the file was "
+            "replaced or retrained since. Pass weights=PATH (--weights) to the original file (it is accepted when its "
+            "hash matches), or re-run the attacks with the new weights into a new store")
 
 
 def load_run_model(config: RunConfig | Mapping[str, Any], device: str | torch.device = "cpu",
-                   weights: str | os.PathLike | None = None):
+                   weights: str | os.PathLike | None = None, *, expected_sha256: str | None = None):
     """The :class:`~gse_explain.models.NormalizedModel` a run used (eval mode, on ``device``).
 
     Args:
-        config: a :class:`RunConfig` or a stored configuration (``RunResults.config``).
+        config: a :class:`RunConfig` or a stored configuration (``RunResults.config``; its
+            ``weights_sha256`` is checked unless ``expected_sha256`` is given).
         device: where to put the model.
         weights: use this weights file instead of the configured one (e.g. when the file has moved since
-            the run; the store keeps its SHA-256 in ``weights_sha256`` for checking).
+            the run); it is accepted only if its SHA-256 is the recorded one.
+        expected_sha256: the SHA-256 the weights file must have (None with a RunConfig: not checked).
+
+    Raises:
+        WeightsMismatchError: the weights file's content is not the recorded one.
     """
     from ..models import create_model, model_info
 
+    if expected_sha256 is None and isinstance(config, Mapping):
+        expected_sha256 = config.get("weights_sha256")
     config = as_run_config(config)
     weights = config.weights if weights is None else str(weights)
+    if weights is not None and weights not in ("DEFAULT", "random"):
+        check_weights(weights, expected_sha256)
     if weights is None and model_info(config.model).default_weights is None:
         raise ValueError(
             f"model {config.model!r} has no built-in weights: pass --weights PATH (a weights file), "

@@ -148,3 +148,23 @@ def test_model_options_reach_the_constructor(config, monkeypatch):
     with pytest.raises(RuntimeError, match="stop here"):
         rebuild.load_run_model(config.replace(model_options={"width": 2}, normalization="unit"))
     assert seen == {"width": 2, "normalization": "unit"}
+
+
+def test_rebuilt_model_checks_the_weights_hash(store, tmp_path):
+    from gse_explain.analysis.runs import run_model
+    from gse_explain.evaluation.rebuild import WeightsMismatchError
+
+    path, results = store
+    weights = Path(results.run_config.weights)
+    assert run_model(results, None, "cpu") is not None  # the recorded file: accepted
+    moved = tmp_path / "moved.pt"
+    shutil.copyfile(weights, moved)
+    assert run_model(results, None, "cpu", weights=moved) is not None  # moved but identical: accepted
+    changed = tmp_path / "changed.pt"
+    state = torch.load(weights, map_location="cpu")
+    state["linear.bias"] = state["linear.bias"] + 1.0
+    torch.save(state, changed)
+    with pytest.raises(WeightsMismatchError, match=r"changed.pt has SHA-256 .* but the run was made with"):
+        run_model(results, None, "cpu", weights=changed)
+    with pytest.raises(FileNotFoundError, match=r"missing.pt of the run is missing"):
+        run_model(results, None, "cpu", weights=tmp_path / "missing.pt")
