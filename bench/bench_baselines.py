@@ -29,7 +29,7 @@ import torch
 
 from gse_explain import RunConfig, run
 from gse_explain.attacks import get_attack, list_attacks
-from gse_explain.evaluation.store import load_results
+from gse_explain.evaluation.results import load_results
 from gse_explain.io import atomic_write_bytes
 from gse_explain.evaluation.summary import summarize_targeted, summarize_untargeted
 

@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 from .attacks import AttackResult, AttackSpec, get_attack, gse, list_attacks  # noqa: E402
 from .evaluation.config import RunConfig  # noqa: E402
 from .evaluation.run import RunError, run  # noqa: E402
-from .evaluation.store import RunResults, load_results  # noqa: E402
+from .evaluation.results import RunResults, load_results  # noqa: E402
 from .models import create_model  # noqa: E402
 
 __all__ = [

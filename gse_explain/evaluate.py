@@ -19,7 +19,8 @@ from .attacks import list_attacks
 from .data import list_datasets
 from .evaluation.config import RunConfig, parse_shard
 from .evaluation.run import RunError, run
-from .evaluation.store import StoreError, load_results
+from .evaluation.results import load_results
+from .evaluation.store import StoreError
 from .evaluation.tables import run_report
 
 __all__ = ["build_parser", "cli_message", "config_from_args", "main", "print_table"]

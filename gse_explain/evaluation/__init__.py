@@ -14,7 +14,8 @@ from .protocol import (
 from ..models.inference import predict
 from .rebuild import load_model_and_data, load_run_dataset, load_run_model
 from .run import RunError, run, store_config
-from .store import ResultStore, RunResults, StoreError, StoreMismatchError, load_results
+from .results import RunResults, load_results
+from .store import ResultStore, StoreError, StoreIntegrityError, StoreMismatchError
 from .summary import summarize, summarize_targeted, summarize_untargeted
 from .tables import run_report, targeted_table, untargeted_table
 
@@ -28,6 +29,7 @@ __all__ = [
     "RunResults",
     "Selection",
     "StoreError",
+    "StoreIntegrityError",
     "StoreMismatchError",
     "attack_batch",
     "default_target_offsets",

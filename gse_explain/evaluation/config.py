@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["CIFAR_DATASETS", "CONFIG_SCHEMA", "NOT_COMPARED", "RunConfig", "parse_shard"]
+__all__ = ["CIFAR_DATASETS", "COMPARED_WHEN_RECORDED", "CONFIG_SCHEMA", "NOT_COMPARED", "RunConfig", "parse_shard"]
 
 #: Version of the JSON form written by :meth:`RunConfig.to_json` (1: the argparse-keyed dict of the first
 #: stores, which had no ``model_options``, ``device`` or ``shard``).
@@ -29,6 +29,9 @@ CIFAR_DATASETS = ("cifar10", "cifar10_npz")
 NOT_COMPARED = frozenset({"data_root", "weights", "download", "device", "shard", "progress", "schema"})
 #: Values that keys added after schema 1 take in a schema-1 configuration.
 SCHEMA1_DEFAULTS: Mapping[str, Any] = types.MappingProxyType({"model_options": {}})
+#: Recorded facts about the data that are compared only when both sides have them (stores made before
+#: they were recorded, and a quick check made before the data is loaded, lack them).
+COMPARED_WHEN_RECORDED = frozenset({"dataset_identity"})
 _WEIGHT_WORDS = ("DEFAULT", "random")
 
 
@@ -245,7 +248,7 @@ class RunConfig:
         if not isinstance(data, Mapping):
             raise TypeError(f"a run configuration must be a mapping; got {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
-        derived = {"mode", "bounds", "schema", "weights_sha256"}
+        derived = {"mode", "bounds", "schema", "weights_sha256", *COMPARED_WHEN_RECORDED}
         unknown = sorted(set(data) - names - derived)
         if unknown:
             raise ValueError(f"unknown run configuration keys {unknown}; known: {sorted(names)}")

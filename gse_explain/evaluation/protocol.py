@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from ..attacks import get_attack
 from ..attacks.base import check_attack_inputs
 from ..models.inference import frozen_model, model_device, predict
+from ..io import array_sha256
 from .metrics import example_metrics
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "Selection",
     "attack_batch",
     "call_seed",
+    "dataset_identity",
     "default_target_offsets",
     "predict",
     "select_correct",
@@ -112,6 +114,17 @@ def select_correct(model: nn.Module, dataset: Dataset, num_images: int | None, b
         positions, labels = positions[:num_images], labels[:num_images]
     positions = np.asarray(positions, dtype=np.int64)
     return Selection(positions, index[positions], np.asarray(labels, dtype=np.int64), scanned, correct)
+
+
+def dataset_identity(dataset: Dataset) -> dict:
+    """What identifies a dataset cheaply: its name, length, class count and a SHA-256 of its example indices.
+
+    Recorded in a store's manifest and compared on resume; the attacked images themselves are proven by
+    each batch file's image hash.
+    """
+    index = np.asarray(getattr(dataset, "index", np.arange(len(dataset))), dtype=np.int64)
+    return {"name": str(getattr(dataset, "name", type(dataset).__name__)), "items": int(len(dataset)),
+            "num_classes": getattr(dataset, "num_classes", None), "index_sha256": array_sha256([index])}
 
 
 def load_images(dataset: Dataset, positions: Sequence[int]) -> torch.Tensor:

@@ -13,7 +13,10 @@ only), the figures' studies, the benchmarks and the notebooks. What it guarantee
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Sequence
@@ -24,15 +27,39 @@ from tqdm.auto import tqdm
 
 from ..io import file_sha256
 from .config import RunConfig
-from .protocol import Selection, attack_batch, default_target_offsets, load_images, select_correct
+from ..io import array_sha256
+from .protocol import Selection, attack_batch, dataset_identity, default_target_offsets, load_images, select_correct
 from .rebuild import load_model_and_data
-from .store import ResultStore, RunResults, StoreError, load_results
+from .results import RunResults, load_results
+from .store import ResultStore, StoreError, StoreIntegrityError
 
-__all__ = ["RunError", "resolve_device", "run", "store_config"]
+__all__ = ["RunError", "RunInterrupted", "resolve_device", "run", "store_config", "verify_stored_batches"]
 
 
 class RunError(RuntimeError):
     """A run cannot proceed (e.g. no image is classified correctly); the message says why and what to do."""
+
+
+class RunInterrupted(RunError):
+    """The process was asked to stop (SIGTERM, e.g. a cluster's preemption): finished batches are kept."""
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """Turn SIGTERM into :class:`RunInterrupted` while a run attacks (main thread, default handler only), so
+    the shard's progress file records the interruption before the process ends."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def stop(signum, frame):
+        raise RunInterrupted("stopped by SIGTERM; the finished batches are stored: run the same command to resume")
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def resolve_device(device: str) -> str:
@@ -68,6 +95,8 @@ def _versions() -> dict:
 def _open_store(output: Path, manifest_config: dict, overwrite: bool, log) -> ResultStore:
     """Create the store or resume the matching one; unreadable batch files are set aside for recomputation."""
     store = ResultStore.create(output, manifest_config, overwrite=overwrite, versions=_versions())
+    for stale in store.remove_stale_temporaries():
+        print(f"removed {stale}, left by an interrupted writer", file=log)
     for bad in store.check_batches():
         print(f"warning: batch {bad} in {output} was unreadable; moved aside and will be recomputed", file=log)
     return store
@@ -102,7 +131,6 @@ def run(config: RunConfig, output: str | Path, *, progress: bool = True, overwri
     log = sys.stderr if log is None else log
     output = Path(output)
     manifest_config = store_config(config)
-    store = None
     if (output / "manifest.json").exists():  # resume, or only report a complete run
         store = _open_store(output, manifest_config, overwrite, log)
         if _is_complete(store):
@@ -110,15 +138,17 @@ def run(config: RunConfig, output: str | Path, *, progress: bool = True, overwri
             return load_results(output)
     model, dataset = load_model_and_data(config, resolve_device(config.device))  # before any store is created
     offsets = _target_offsets(config, dataset)
-    if store is None:
-        store = _open_store(output, manifest_config, overwrite, log)
+    manifest_config["dataset_identity"] = dataset_identity(dataset)
+    store = _open_store(output, manifest_config, overwrite, log)  # (again): now the data's identity is compared too
     selection = select_correct(model, dataset, config.num_images, config.batch_size)
     store.write_selection(selection.to_json())
     if len(selection.positions) == 0:
         raise RunError(f"none of the {selection.scanned} images is classified correctly by {config.model}; nothing to attack")
+    verify_stored_batches(store, dataset, selection)
     todo = _pending_batches(store, selection, config)
     _report_plan(config, selection, offsets, todo, store, log)
-    _attack_batches(store, model, dataset, selection, todo, config, offsets, progress)
+    with _sigterm_raises():
+        _attack_batches(store, model, dataset, selection, todo, config, offsets, progress)
     return load_results(output)
 
 
@@ -134,6 +164,32 @@ def _target_offsets(config: RunConfig, dataset) -> tuple[int, ...] | None:
         raise ValueError(f"target offsets {outside} are outside 1..{num_classes - 1}: with {num_classes} classes they map a "
                          f"label onto itself or repeat another offset's target; give offsets in 1..{num_classes - 1}")
     return config.offsets
+
+
+def verify_stored_batches(store: ResultStore, dataset, selection: Selection) -> None:
+    """Check every stored batch against the data as it is now: its examples are the ones selected for its slot
+    and its clean images are bit-identical to what ``dataset`` yields for them (SHA-256). Batch files written
+    before batch files recorded this (store format 1) are skipped.
+
+    Raises:
+        StoreIntegrityError: naming the batch file and the fix.
+    """
+    size = store.batch_size()
+    for index in store.completed_batches():
+        meta = store.read_batch(index)["meta"]
+        if meta is None:
+            continue
+        positions = selection.positions[index * size : (index + 1) * size]
+        path = store.batch_path(index)
+        if meta.get("examples") is not None and meta["examples"] != selection.examples[index * size : (index + 1) * size].tolist():
+            raise StoreIntegrityError(f"batch file {path} holds other examples than the ones selected for batch {index}: it "
+                                      "belongs to another run or slot; delete it and resume the run to recompute it")
+        images = load_images(dataset, positions).numpy().astype(np.float32)
+        if array_sha256([images]) != meta.get("clean_sha256"):
+            raise StoreIntegrityError(
+                f"batch file {path} was computed on other images than the data now gives for its examples "
+                f"({store.run_config.dataset} at {store.run_config.data_root}): the data changed since the run. Restore "
+                "the original data, or start a new store (another output folder, or overwrite to move this one aside)")
 
 
 def _pending_batches(store: ResultStore, selection: Selection, config: RunConfig) -> list[int]:
@@ -156,26 +212,37 @@ def _report_plan(config: RunConfig, selection: Selection, offsets, todo: Sequenc
 
 
 def _attack_batches(store, model, dataset, selection: Selection, todo, config: RunConfig, offsets, progress: bool) -> None:
-    """Attack and store each batch of ``todo``; the shard's progress file is updated after every batch."""
+    """Attack and store each batch of ``todo``; the shard's progress file is updated after every batch, and on
+    an interruption (Ctrl-C, SIGTERM) the seconds spent on the unfinished batch are recorded as lost."""
     size = config.batch_size
     shard = tuple(config.shard)
-    info = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "attack_seconds": 0.0, "batches_written": []}
+    info = {"started": _now(), "attack_seconds": 0.0, "batches_written": []}
     previous = store.shard_infos().get(f"shard-{shard[0]}-of-{shard[1]}")
     if previous:
-        info = {**previous, "resumed": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        info = {**previous, "resumed": _now()}
     num_classes = getattr(dataset, "num_classes", None)
     for batch in tqdm(todo, desc="batches", disable=not progress):
         positions = selection.positions[batch * size : (batch + 1) * size]
         images = load_images(dataset, positions)
         labels = torch.as_tensor(selection.labels[batch * size : (batch + 1) * size])
         start = time.perf_counter()
-        records, adversarials = attack_batch(
-            model, images, labels, attack=config.attack, targeted=config.targeted, offsets=offsets,
-            bounds=config.bounds, preset=config.resolved_preset, options=dict(config.options),
-            seed=config.seed, batch_index=batch, num_classes=num_classes, progress=progress,
-        )
+        try:
+            records, adversarials = attack_batch(
+                model, images, labels, attack=config.attack, targeted=config.targeted, offsets=offsets,
+                bounds=config.bounds, preset=config.resolved_preset, options=dict(config.options),
+                seed=config.seed, batch_index=batch, num_classes=num_classes, progress=progress,
+            )
+        except BaseException as exc:  # record the lost work, then let the interruption or error through
+            info["lost_seconds"] = info.get("lost_seconds", 0.0) + time.perf_counter() - start
+            info["interrupted"] = {"batch": batch, "at": _now(), "by": type(exc).__name__}
+            store.write_shard_info(shard, info)
+            raise
         info["attack_seconds"] += time.perf_counter() - start
-        store.write_batch(batch, records, images, adversarials)
+        store.write_batch(batch, records, images, adversarials, examples=selection.examples[batch * size : (batch + 1) * size])
         info["batches_written"] = sorted(set(info["batches_written"]) | {batch})
-        info["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        info["updated"] = _now()
         store.write_shard_info(shard, info)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")

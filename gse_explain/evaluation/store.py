@@ -25,7 +25,6 @@ import os
 import time
 import zipfile
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +32,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..io import atomic_write_bytes, create_once as _create_once, json_bytes as _json_bytes, read_json
-from .config import NOT_COMPARED, SCHEMA1_DEFAULTS, RunConfig
-from .summary import summarize
+from ..io import array_sha256, atomic_write_bytes, create_once as _create_once, json_bytes as _json_bytes, read_json, remove_stale_temporaries
+from .config import COMPARED_WHEN_RECORDED, NOT_COMPARED, SCHEMA1_DEFAULTS, RunConfig
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "ResultStore", "config_diff", "RunResults", "StoreError", "StoreMismatchError", "load_results"]
+__all__ = [
+    "FORMAT", "FORMAT_VERSION", "ResultStore", "RunResults", "StoreError", "StoreIntegrityError", "StoreMismatchError", "config_diff",
+    "load_results",
+]
 
 FORMAT = "gse_explain.result_store"
 #: Version 2 records a :class:`~gse_explain.evaluation.config.RunConfig` (its ``to_json`` form, schema 2);
@@ -55,11 +56,22 @@ class StoreMismatchError(StoreError):
     """A store exists with a different configuration than the run asks for."""
 
 
+class StoreIntegrityError(StoreError):
+    """A store's files do not prove what they should hold: a batch file in another batch's slot, batch images
+    that are not the recorded ones, or examples that are not the selected ones."""
+
+
 def _read_json(path: Path) -> Any:
     try:
         return read_json(path)
     except (OSError, json.JSONDecodeError) as exc:
         raise StoreError(f"cannot read {path}: {exc}; the store is corrupted (restore the file or start a new store)") from exc
+
+
+def batch_meta(index: int, clean: np.ndarray, examples=None) -> dict:
+    """What a batch file records to prove its content: batch index, example ids and the clean images' SHA-256."""
+    return {"batch": int(index), "examples": None if examples is None else [int(e) for e in examples],
+            "clean_sha256": array_sha256([np.asarray(clean, dtype=np.float32)])}
 
 
 def _records_from_json(text: str) -> pd.DataFrame:
@@ -72,6 +84,7 @@ def _records_from_json(text: str) -> pd.DataFrame:
 def config_diff(old: dict, new: dict) -> list[str]:
     """Lines naming each configuration entry that differs (entries in :data:`NOT_COMPARED` are ignored)."""
     keys = (set(old) | set(new)) - NOT_COMPARED
+    keys -= {k for k in COMPARED_WHEN_RECORDED if k not in old or k not in new}
 
     def value(config: dict, key: str):
         return config.get(key, SCHEMA1_DEFAULTS.get(key))  # keys added since schema 1 take their old meaning
@@ -150,6 +163,15 @@ class ResultStore:
             raise StoreError(f"no result store at {store.path}: the folder does not exist (run `python -m gse_explain.evaluate --output {store.path}` first)")
         store.manifest  # validates
         return store
+
+    def remove_stale_temporaries(self, older_than: float = 3600.0) -> list[Path]:
+        """Delete temporary files that killed writers left in the store (older than ``older_than`` seconds;
+        younger ones may belong to a shard that is writing now); return what was removed."""
+        removed: list[Path] = []
+        for folder in (self.path, self.path / "batches", self.path / "shards"):
+            if folder.is_dir():
+                removed += remove_stale_temporaries(folder, older_than)
+        return removed
 
     def move_aside(self) -> Path:
         """Rename the store folder to ``<name>.replaced-<timestamp>`` (nothing is deleted); return the new path."""
@@ -232,20 +254,31 @@ class ResultStore:
         return sorted(int(p.stem.split("-")[1]) for p in (self.path / "batches").glob("batch-*.npz"))
 
     def check_batches(self) -> list[int]:
-        """Move unreadable batch files aside (``.corrupt``) so a resumed run recomputes them; return their indices."""
+        """Move unreadable batch files aside (``.corrupt``) so a resumed run recomputes them; return their indices.
+
+        A readable file that does not prove its content (:class:`StoreIntegrityError`, e.g. in another batch's
+        slot) is not moved: the error is raised, since recomputing would hide the problem.
+        """
         bad = []
         for index in self.completed_batches():
             try:
                 self.read_batch(index)
+            except StoreIntegrityError:
+                raise
             except StoreError:
                 path = self.batch_path(index)
                 os.replace(path, path.with_name(path.name + ".corrupt"))
                 bad.append(index)
         return bad
 
-    def write_batch(self, index: int, records: dict[str, np.ndarray], clean: torch.Tensor, adversarial: torch.Tensor) -> None:
+    def write_batch(self, index: int, records: dict[str, np.ndarray], clean: torch.Tensor, adversarial: torch.Tensor,
+                    *, examples=None) -> None:
         """Store one batch: ``records`` (columns with one row per example, including ``image``, the row of
-        ``clean`` each example comes from), ``clean`` (N_img, C, H, W) and ``adversarial`` (rows, C, H, W)."""
+        ``clean`` each example comes from), ``clean`` (N_img, C, H, W) and ``adversarial`` (rows, C, H, W).
+
+        The file also records what proves its content (``meta_json``): its batch index, the dataset indices of
+        its images (``examples``, (N_img,) ints; None if unknown) and the SHA-256 of ``clean`` as stored.
+        """
         clean_np = clean.detach().cpu().numpy().astype(np.float32)
         adv_np = adversarial.detach().cpu().numpy().astype(np.float32)
         image_rows = np.asarray(records["image"], dtype=np.int64)
@@ -263,6 +296,7 @@ class ResultStore:
             adv_values=adv_np[changed],
             adv_shape=np.asarray(adv_np.shape, dtype=np.int64),
             records_json=np.frombuffer(records_json.encode(), dtype=np.uint8),
+            meta_json=np.frombuffer(json.dumps(batch_meta(index, clean_np, examples)).encode(), dtype=np.uint8),
         )
         atomic_write_bytes(self.batch_path(index), buffer.getvalue(), overwrite=True)
 
@@ -278,13 +312,25 @@ class ResultStore:
                 if missing:
                     raise StoreError(f"batch file {path} lacks {missing}: it is corrupted or foreign; delete it and resume the run to recompute it")
                 records = _records_from_json(bytes(data["records_json"]).decode())
-                out: dict = {"records": records}
+                meta = json.loads(bytes(data["meta_json"]).decode()) if "meta_json" in data.files else None
+                out: dict = {"records": records, "meta": meta}
+                if meta is not None and meta.get("batch") != index:
+                    raise StoreIntegrityError(
+                        f"batch file {path} holds batch {meta.get('batch')}, not batch {index}: it was copied or moved into "
+                        f"another batch's slot; move it back to {self.batch_path(meta.get('batch', 0)).name} or delete it "
+                        "and resume the run to recompute it")
                 if images:
                     clean = data["clean"]
+                    if meta is not None and array_sha256([clean]) != meta.get("clean_sha256"):
+                        raise StoreIntegrityError(
+                            f"the clean images in batch file {path} do not have the SHA-256 the file records: the file "
+                            "was altered after it was written; delete it and resume the run to recompute it")
                     adversarial = clean[records["image"].to_numpy()].copy()
                     adversarial.reshape(-1)[data["adv_index"]] = data["adv_values"]
                     out.update(clean=clean, adversarial=adversarial)
                 return out
+        except StoreError:
+            raise
         except (OSError, ValueError, zipfile.BadZipFile, zlib.error, KeyError, EOFError, TypeError, NotImplementedError) as exc:
             raise StoreError(f"cannot read batch file {path}: {exc}; delete it and resume the run to recompute it") from exc
 
@@ -295,52 +341,10 @@ class ResultStore:
         return {p.stem: _read_json(p) for p in sorted((self.path / "shards").glob("shard-*.json"))}
 
 
-@dataclass
-class RunResults:
-    """A loaded run: its configuration, the attacked selection and one record row per example.
+def __getattr__(name: str):
+    # RunResults and load_results live in .results (they read stores; this module writes them).
+    if name in ("RunResults", "load_results"):
+        from . import results
 
-    ``records`` columns: ``batch``, ``image``, ``example`` (dataset index), ``label``, ``target``, ``offset``,
-    ``success``, ``acp``, ``anc``, ``l2`` ([-1, 1] scale), ``d20``, ``time`` (s, amortised), ``model_passes``.
-    """
-
-    store: ResultStore
-    config: dict
-    records: pd.DataFrame
-    expected_batches: int | None
-
-    @property
-    def complete(self) -> bool:
-        if self.expected_batches is None or "batch" not in self.records.columns:
-            return False  # nothing stored yet
-        return self.records["batch"].nunique() == self.expected_batches
-
-    def images(self, batch: int) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-        """(clean (N_img,C,H,W), adversarial (rows,C,H,W), records) of one batch, images in the box of the run."""
-        data = self.store.read_batch(batch, images=True)
-        return data["clean"], data["adversarial"], data["records"]
-
-    @property
-    def run_config(self) -> RunConfig:
-        """The run's :class:`RunConfig` (parsed from the manifest)."""
-        return self.store.run_config
-
-    def summary(self, average: str = "successful") -> dict:
-        return summarize(self.records, bool(self.config.get("targeted")), average)
-
-
-def load_results(path: str | os.PathLike) -> RunResults:
-    """Load every batch of the store at ``path`` (all shards) into one :class:`RunResults`."""
-    store = ResultStore.open(path)
-    batches = store.completed_batches()
-    frames = []
-    for index in batches:
-        frame = store.read_batch(index)["records"]
-        frame.insert(0, "batch", index)
-        frames.append(frame)
-    records = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    expected = store.expected_batches()
-    if expected is not None and frames:
-        examples = np.asarray(store.read_selection()["examples"], dtype=np.int64)
-        positions = records["batch"].to_numpy() * store.batch_size() + records["image"].to_numpy()
-        records.insert(2, "example", examples[positions])
-    return RunResults(store, store.config, records, expected)
+        return getattr(results, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator, Mapping, TextIO
 
 from ..analysis.export import write_csv
 from ..analysis.runs import run_model
-from ..evaluation.store import RunResults, load_results
+from ..evaluation.results import RunResults, load_results
 from ..io import atomic_write_bytes
 from ..plotting import save_figure
 from .studies import FIGURE2_ATTACKS
