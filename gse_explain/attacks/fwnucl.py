@@ -52,9 +52,10 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from .base import AttackResult, attack_session, build_config
+from .base import AttackResult, attack_session
+from .registry import AttackSpec, register_attack
 
-__all__ = ["FWNUCL_PRESETS", "FWnuclConfig", "fwnucl", "fwnucl_config", "nuclear_group_lmo"]
+__all__ = ["SPEC", "FWNUCL_PRESETS", "FWnuclConfig", "fwnucl", "fwnucl_config", "nuclear_group_lmo"]
 
 _GOLDEN = (1.0 + math.sqrt(5.0)) / 2.0
 
@@ -99,7 +100,7 @@ FWNUCL_PRESETS: dict[str, dict[bool, dict[str, float]]] = {
 
 def fwnucl_config(preset: str | None = None, targeted: bool = False, **options) -> FWnuclConfig:
     """Build a :class:`FWnuclConfig` from a preset name (``FWNUCL_PRESETS``) and option overrides."""
-    return build_config(FWnuclConfig, FWNUCL_PRESETS, "FWnucl", preset, targeted, options)
+    return SPEC.make_config(preset, targeted, **options)
 
 
 def nuclear_group_lmo(grad: torch.Tensor, eps: float, patch_size: int, rule: str = "exact") -> torch.Tensor:
@@ -215,3 +216,17 @@ def _golden_section(caller, u, delta, direction, objective, steps: int) -> torch
         c, d = torch.where(left, new_point, d), torch.where(left, c, new_point)
         loss_c, loss_d = torch.where(left, loss_new, loss_d), torch.where(left, loss_c, loss_new)
     return ((a + b) / 2).view(view)
+
+
+# This attack's registry entry: the CLIs, contract tests, plot style and demo study read it.
+SPEC = register_attack(AttackSpec(
+    name="fwnucl",
+    function=fwnucl,
+    config_class=FWnuclConfig,
+    presets=FWNUCL_PRESETS,
+    description="FWnucl: Frank-Wolfe over the nuclear group-norm ball with golden-section line search",
+    label="FWnucl",
+    color="#009E73",
+    demo_budget=dict(iterations=30),
+    test_options=dict(iterations=2, line_search_steps=3),
+))

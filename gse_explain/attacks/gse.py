@@ -25,11 +25,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .. import distances
-from .base import AttackResult, ModelCaller, attack_session, build_config
+from .base import AttackResult, ModelCaller, attack_session
 from .gse_ops import adjust_lambda, half_threshold, largest_nonzero_lambda
 from .losses import cw_margin_loss, is_successful
+from .registry import AttackSpec, register_attack
 
-__all__ = ["GSEConfig", "GSE_PRESETS", "gse", "gse_config"]
+__all__ = ["SPEC", "GSEConfig", "GSE_PRESETS", "gse", "gse_config"]
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ GSE_PRESETS: dict[str, dict[bool, dict[str, float]]] = {
 
 def gse_config(preset: str | None = None, targeted: bool = False, **options) -> GSEConfig:
     """Build a :class:`GSEConfig` from a preset name (``GSE_PRESETS``) and explicit option overrides."""
-    return build_config(GSEConfig, GSE_PRESETS, "GSE", preset, targeted, options)
+    return SPEC.make_config(preset, targeted, **options)
 
 
 def gse(
@@ -199,64 +200,118 @@ def _search(caller: ModelCaller, x: torch.Tensor, y: torch.Tensor, targeted: boo
 def _optimise(caller, x, y, targeted, cfg: GSEConfig, grad_at_zero, lam0, step_sizes):
     """One inner run (spec §A.6) for fixed λ₀ per image; returns (adversarial (B,C,H,W), success (B,)).
 
-    Finished images are removed from the working tensors as soon as they succeed, so later iterations
-    only pay for the images still active.
+    x: canonical images (B, C, H, W) in [-1, 1]; grad_at_zero: ∇ of the CW loss at δ = 0, same shape;
+    lam0, step_sizes: (B,) per-image λ₀ and step σ. Finished images are removed from the working set as
+    soon as they succeed, so later iterations only pay for the images still active.
     """
-    batch = x.shape[0]
     result = x.clone()
-    success = torch.zeros(batch, dtype=torch.bool, device=x.device)
-    # Working set: per-image state restricted to the active images (index maps back into the batch).
-    index = torch.arange(batch, device=x.device)
-    xw, yw = x, y
-    delta = torch.zeros_like(x)
-    z_prev = torch.zeros_like(x)
-    lam = lam0.view(-1, 1, 1, 1).expand(batch, 1, *x.shape[2:]).clone()
-    lam0w = lam0.view(-1, 1, 1, 1)
-    sigma = step_sizes.view(-1, 1, 1, 1).to(x.dtype)
-    selected = None
-    grad = grad_at_zero  # δ = 0 at j = 0, where the μ-term vanishes
+    success = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+    work = _WorkingSet.start(x, y, grad_at_zero, lam0, step_sizes)
     t = 1.0
-
     for j in range(cfg.iterations + 1):
         if j > 0:
+            last = j == cfg.iterations
             # The forward pass at the new iterate both checks success and (unless last) gives the gradient.
-            current = (xw + delta).clamp(-1.0, 1.0)
-            labels = yw
-            if j < cfg.iterations:
-                logits, grad = caller.logits_and_grad(current, lambda z: cw_margin_loss(z, labels, targeted, cfg.kappa))
-                grad = grad + 2.0 * cfg.mu * delta
-            else:
-                logits = caller.logits(current)
-            done = is_successful(logits, yw, targeted)
+            current, done = _evaluate(caller, work, targeted, cfg, with_gradient=not last)
             if done.any():
-                result[index[done]] = current[done]
-                success[index[done]] = True
-                active = ~done
-                if not active.any():
+                result[work.index[done]] = current[done]
+                success[work.index[done]] = True
+                if done.all():
                     break
-                index, xw, yw, delta, z_prev, lam, lam0w, sigma, grad = (
-                    t_[active] for t_ in (index, xw, yw, delta, z_prev, lam, lam0w, sigma, grad)
-                )
-                if selected is not None:
-                    selected = selected[active]
-            if j == cfg.iterations:
+                work.keep(~done)
+            if last:
                 break
-
-        t_next = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
-        weight = t / t_next
-        if j == cfg.k_hat:
-            selected = (lam <= lam0w).to(delta.dtype)
-            delta = delta * selected
-            z_prev = delta
-        if j < cfg.k_hat:
-            z = half_threshold(delta - sigma * grad, sigma * lam)
-            delta = weight * z + (1.0 - weight) * z_prev
-            z_prev = z
-            lam = adjust_lambda(lam, delta, cfg.q, cfg.blur_kernel_size, cfg.blur_sigma)
-        else:
-            z = (delta - sigma * grad) * selected
-            delta = weight * z + (1.0 - weight) * z_prev
-            z_prev = z
-        delta = (xw + delta).clamp(-1.0, 1.0) - xw
-        t = t_next
+        t = _nesterov_step(work, j, t, cfg)
     return result, success
+
+
+@dataclass
+class _WorkingSet:
+    """Per-image state of the inner run, restricted to the images still active.
+
+    Attributes:
+        index: (A,) rows of these images in the batch.
+        x, y: their canonical images (A, C, H, W) and labels (A,).
+        delta, z_prev: the iterate δ and the previous proximal/gradient point z, (A, C, H, W).
+        lam: the per-pixel weight map Λ (A, 1, H, W); lam0, sigma: λ₀ and σ as (A, 1, 1, 1).
+        grad: ∇ of the smooth objective at the current iterate, (A, C, H, W).
+        selected: the phase-2 support mask (A, 1, H, W), None before iteration k̂.
+    """
+
+    index: torch.Tensor
+    x: torch.Tensor
+    y: torch.Tensor
+    delta: torch.Tensor
+    z_prev: torch.Tensor
+    lam: torch.Tensor
+    lam0: torch.Tensor
+    sigma: torch.Tensor
+    grad: torch.Tensor
+    selected: torch.Tensor | None = None
+
+    @classmethod
+    def start(cls, x, y, grad_at_zero, lam0, step_sizes) -> "_WorkingSet":
+        """All images at δ = 0, where the μ-term of the gradient vanishes (so ∇ = grad_at_zero)."""
+        batch = x.shape[0]
+        return cls(
+            index=torch.arange(batch, device=x.device), x=x, y=y,
+            delta=torch.zeros_like(x), z_prev=torch.zeros_like(x),
+            lam=lam0.view(-1, 1, 1, 1).expand(batch, 1, *x.shape[2:]).clone(), lam0=lam0.view(-1, 1, 1, 1),
+            sigma=step_sizes.view(-1, 1, 1, 1).to(x.dtype), grad=grad_at_zero,
+        )
+
+    def keep(self, active: torch.Tensor) -> None:
+        """Restrict every per-image tensor to the rows where ``active`` (A,) is True."""
+        for name in ("index", "x", "y", "delta", "z_prev", "lam", "lam0", "sigma", "grad"):
+            setattr(self, name, getattr(self, name)[active])
+        if self.selected is not None:
+            self.selected = self.selected[active]
+
+
+def _evaluate(caller, work: _WorkingSet, targeted: bool, cfg: GSEConfig, with_gradient: bool):
+    """The current iterate x + δ (clamped to [-1, 1]) and its success flags (A,), from one model pass;
+    with ``with_gradient`` the pass also stores the smooth objective's gradient in ``work.grad``."""
+    current = (work.x + work.delta).clamp(-1.0, 1.0)
+    labels = work.y
+    if with_gradient:
+        logits, grad = caller.logits_and_grad(current, lambda z: cw_margin_loss(z, labels, targeted, cfg.kappa))
+        work.grad = grad + 2.0 * cfg.mu * work.delta
+    else:
+        logits = caller.logits(current)
+    return current, is_successful(logits, labels, targeted)
+
+
+def _nesterov_step(work: _WorkingSet, j: int, t: float, cfg: GSEConfig) -> float:
+    """Iteration j's damped Nesterov update of ``work.delta`` (phase 1: 1/2-quasinorm prox and Λ update;
+    at j = k̂: select the support; phase 2: gradient step on it), kept in the box; returns the next t."""
+    t_next = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
+    weight = t / t_next
+    if j == cfg.k_hat:
+        work.selected = (work.lam <= work.lam0).to(work.delta.dtype)
+        work.delta = work.delta * work.selected
+        work.z_prev = work.delta
+    if j < cfg.k_hat:
+        z = half_threshold(work.delta - work.sigma * work.grad, work.sigma * work.lam)
+        work.delta = weight * z + (1.0 - weight) * work.z_prev
+        work.z_prev = z
+        work.lam = adjust_lambda(work.lam, work.delta, cfg.q, cfg.blur_kernel_size, cfg.blur_sigma)
+    else:
+        z = (work.delta - work.sigma * work.grad) * work.selected
+        work.delta = weight * z + (1.0 - weight) * work.z_prev
+        work.z_prev = z
+    work.delta = (work.x + work.delta).clamp(-1.0, 1.0) - work.x
+    return t_next
+
+
+# This attack's registry entry: the CLIs, contract tests, plot style and demo study read it.
+SPEC = register_attack(AttackSpec(
+    name="gse",
+    function=gse,
+    config_class=GSEConfig,
+    presets=GSE_PRESETS,
+    description="GSE: group-wise sparse attack (1/2-quasinorm prox + projected Nesterov)",
+    label="GSE",
+    color="#D55E00",
+    demo_budget={},
+    test_options=dict(iterations=5, search_steps=1),
+))

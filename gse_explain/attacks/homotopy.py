@@ -58,11 +58,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .base import AttackResult, attack_session, build_config
+from .base import AttackResult, attack_session
 from .homotopy_solver import HomotopySolver
+from .registry import AttackSpec, register_attack
 from .superpixels import slic_segments
 
-__all__ = ["HomotopyConfig", "HOMOTOPY_PRESETS", "homotopy", "homotopy_config"]
+__all__ = ["SPEC", "HomotopyConfig", "HOMOTOPY_PRESETS", "homotopy", "homotopy_config"]
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ HOMOTOPY_PRESETS: dict[str, dict[bool, dict]] = {
 
 def homotopy_config(preset: str | None = None, targeted: bool = False, **options) -> HomotopyConfig:
     """Build a :class:`HomotopyConfig` from a preset name (``HOMOTOPY_PRESETS``) and option overrides."""
-    return build_config(HomotopyConfig, HOMOTOPY_PRESETS, "Homotopy", preset, targeted, options)
+    return SPEC.make_config(preset, targeted, **options)
 
 
 def homotopy(
@@ -199,3 +200,18 @@ def homotopy(
             delta = HomotopySolver(session.caller, x[i : i + 1], y[i : i + 1], segments[i], targeted, config).run()
             adv_canonical[i : i + 1] = (x[i : i + 1] + delta).clamp(-1.0, 1.0)
         return session.result(adv_canonical, session.is_successful(adv_canonical))
+
+
+# This attack's registry entry: the CLIs, contract tests, plot style and demo study read it.
+SPEC = register_attack(AttackSpec(
+    name="homotopy",
+    function=homotopy,
+    config_class=HomotopyConfig,
+    presets=HOMOTOPY_PRESETS,
+    description="Homotopy-Attack: group-wise (SLIC) l0 + l_inf homotopy with nmAPG, one image at a time",
+    label="Homotopy",
+    color="#56B4E9",
+    demo_budget=dict(max_outer_iterations=20, max_nmapg_iterations=100, post_iterations=200),
+    test_options=dict(max_passes=20, post_iterations=5),
+    sequential=True,
+))

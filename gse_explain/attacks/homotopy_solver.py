@@ -142,14 +142,18 @@ class HomotopySolver:
         return loss + lam * self.n_groups(d)
 
     def nmapg(self, x0, lam: float):
-        """Li & Lin's nmAPG with BB steps from x0 at fixed λ; returns (δ, success)."""
+        """Li & Lin's nmAPG with BB steps from x0 (1, C, H, W) at fixed λ; returns (δ, success).
+
+        Each iteration: extrapolate y, take a backtracked prox step z from y; if z does not decrease the
+        averaged objective c enough, also try a prox step v from x and keep the better; then limit the
+        group count and the box (:meth:`_limit`).
+        """
         cfg = self.cfg
         groups0 = self.n_groups(x0)
         logits_x, loss_x = self.forward(x0)
         f_x = self.objective(loss_x, x0, lam)
         x = x_prev = z = x0
         t, t_prev, c, q = 1.0, 0.0, f_x, 1.0
-        alpha_y = alpha_x = cfg.initial_step
         y_prev = g_y_prev = None
         prev_loss = cur_loss = 0.0
         counter, success = False, False
@@ -157,50 +161,14 @@ class HomotopySolver:
             y = x + (t_prev / t) * (z - x) + ((t_prev - 1.0) / t) * (x - x_prev)
             _, loss_y, g_y = self.grad(y)
             f_y = self.objective(loss_y, y, lam)
-            if k > 0:
-                alpha_y = _bb_step(y - y_prev, g_y - g_y_prev)
-            for _ in range(cfg.max_backtracks):
-                z = self.prox(y - alpha_y * g_y, alpha_y, lam)
-                alpha_y *= cfg.rho
-                logits_z, loss_z = self.forward(z)
-                f_z = self.objective(loss_z, z, lam)
-                decrease = cfg.delta * ((z - y) ** 2).sum().item()
-                if f_z <= f_y - decrease or f_z <= c - decrease:
-                    break
+            alpha_y = _bb_step(y - y_prev, g_y - g_y_prev) if k > 0 else cfg.initial_step
+            z, logits_z, f_z, decrease = self._extrapolated_step(y, g_y, f_y, alpha_y, c, lam)
             x_prev = x
-            took_z = True
             if f_z <= c - decrease:
-                x, logits_x, f_x = z, logits_z, f_z
+                x, logits_x, f_x, took_z = z, logits_z, f_z, True
             else:
-                _, _, g_x = self.grad(x)
-                if k > 0:
-                    alpha_x = _bb_step(x - y_prev, g_x - g_y_prev)
-                for _ in range(cfg.max_v_backtracks):
-                    v = self.prox(x - alpha_x * g_x, alpha_x, lam)
-                    alpha_x *= cfg.rho
-                    logits_v, loss_v = self.forward(v)
-                    f_v = self.objective(loss_v, v, lam)
-                    bound = c - cfg.delta * ((v - x) ** 2).sum().item()
-                    if f_v <= bound or abs(f_v - bound) < 1e-3:
-                        break
-                if f_z <= f_v:
-                    x, logits_x, f_x = z, logits_z, f_z
-                else:
-                    x, logits_x, f_x = v, logits_v, f_v
-                    took_z = False
-            stale = False
-            if abs(self.n_groups(x) - groups0) > cfg.max_update:
-                thresholded = self.group_thres(x, groups0 + cfg.max_update)
-                stale = not torch.equal(thresholded, x)
-                x = thresholded
-                if took_z:
-                    z = x  # the port (and Zhu et al.) also threshold z in this branch
-            clipped = self.project(x)
-            if not torch.equal(clipped, x):
-                x, stale = clipped, True
-            if stale:
-                logits_x, loss = self.forward(x)
-                f_x = self.objective(loss, x, lam)
+                x, logits_x, f_x, took_z = self._fallback_step(x, (z, logits_z, f_z), (y_prev, g_y_prev), k, c, lam)
+            x, z, logits_x, f_x = self._limit(x, z, took_z, groups0, (logits_x, f_x), lam)
             self.delta = x
             y_prev, g_y_prev = y, g_y
             t_prev, t = t, (math.sqrt(4.0 * t * t + 1.0) + 1.0) / 2.0
@@ -215,6 +183,61 @@ class HomotopySolver:
                 break
             counter = counter or small_change
         return x, success
+
+    def _extrapolated_step(self, y, g_y, f_y: float, alpha: float, c: float, lam: float):
+        """Backtracked prox step z from the extrapolated point y (step α, shrunk by ρ per try) until z
+        decreases f(y) or c by δ‖z − y‖²; returns (z, logits at z, f(z), that decrease)."""
+        cfg = self.cfg
+        for _ in range(cfg.max_backtracks):
+            z = self.prox(y - alpha * g_y, alpha, lam)
+            alpha *= cfg.rho
+            logits_z, loss_z = self.forward(z)
+            f_z = self.objective(loss_z, z, lam)
+            decrease = cfg.delta * ((z - y) ** 2).sum().item()
+            if f_z <= f_y - decrease or f_z <= c - decrease:
+                break
+        return z, logits_z, f_z, decrease
+
+    def _fallback_step(self, x, z_step, previous, k: int, c: float, lam: float):
+        """The monotone fallback: a backtracked prox step v from x; returns (point, logits, f, took_z) for
+        the better of ``z_step = (z, logits_z, f_z)`` and v. ``previous = (y_prev, g_y_prev)`` feeds the BB
+        step (from iteration 1 on)."""
+        cfg = self.cfg
+        z, logits_z, f_z = z_step
+        y_prev, g_y_prev = previous
+        _, _, g_x = self.grad(x)
+        alpha = _bb_step(x - y_prev, g_x - g_y_prev) if k > 0 else cfg.initial_step
+        for _ in range(cfg.max_v_backtracks):
+            v = self.prox(x - alpha * g_x, alpha, lam)
+            alpha *= cfg.rho
+            logits_v, loss_v = self.forward(v)
+            f_v = self.objective(loss_v, v, lam)
+            bound = c - cfg.delta * ((v - x) ** 2).sum().item()
+            if f_v <= bound or abs(f_v - bound) < 1e-3:
+                break
+        if f_z <= f_v:
+            return z, logits_z, f_z, True
+        return v, logits_v, f_v, False
+
+    def _limit(self, x, z, took_z: bool, groups0: int, evaluated, lam: float):
+        """At most ``groups0 + max_update`` groups (largest ℓ2 norms) and the ε-box for x; re-evaluates x
+        when that changed it. ``evaluated = (logits, f)`` at x; returns (x, z, logits, f)."""
+        cfg = self.cfg
+        logits_x, f_x = evaluated
+        stale = False
+        if abs(self.n_groups(x) - groups0) > cfg.max_update:
+            thresholded = self.group_thres(x, groups0 + cfg.max_update)
+            stale = not torch.equal(thresholded, x)
+            x = thresholded
+            if took_z:
+                z = x  # the port (and Zhu et al.) also threshold z in this branch
+        clipped = self.project(x)
+        if not torch.equal(clipped, x):
+            x, stale = clipped, True
+        if stale:
+            logits_x, loss = self.forward(x)
+            f_x = self.objective(loss, x, lam)
+        return x, z, logits_x, f_x
 
     def after_attack(self, iters: int) -> bool:
         """``iters`` steps δ ← δ − w2·∇‖δ‖∞ − w1·∇CW on the support, projected; returns whether δ changed."""

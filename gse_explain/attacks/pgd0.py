@@ -44,11 +44,12 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .base import AttackResult, ModelCaller, attack_session, build_config
+from .base import AttackResult, ModelCaller, attack_session
 from .losses import is_successful
 from .pixel_sparse import check_pixel_budget, top_k_pixel_mask
+from .registry import AttackSpec, register_attack
 
-__all__ = ["PGD0Config", "PGD0_PRESETS", "pgd0", "pgd0_config", "project_l0_box"]
+__all__ = ["SPEC", "PGD0Config", "PGD0_PRESETS", "pgd0", "pgd0_config", "project_l0_box"]
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ PGD0_PRESETS: dict[str, dict[bool, dict[str, float]]] = {
 
 def pgd0_config(preset: str | None = None, targeted: bool = False, **options) -> PGD0Config:
     """Build a :class:`PGD0Config` from a preset name (``PGD0_PRESETS``) and explicit option overrides."""
-    return build_config(PGD0Config, PGD0_PRESETS, "PGD0", preset, targeted, options)
+    return SPEC.make_config(preset, targeted, **options)
 
 
 def project_l0_box(delta: torch.Tensor, k: int, lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
@@ -215,3 +216,18 @@ def _single_run(caller, u, y, targeted, cfg: PGD0Config, generator, bar):
         delta = project_l0_box(delta - cfg.step_size * grad + noise(delta.shape), cfg.k, lower, upper)
         bar.update(1)
     return result, success
+
+
+# This attack's registry entry: the CLIs, contract tests, plot style and demo study read it.
+SPEC = register_attack(AttackSpec(
+    name="pgd0",
+    function=pgd0,
+    config_class=PGD0Config,
+    presets=PGD0_PRESETS,
+    description="PGD0: l0 PGD over k pixels with Croce-Hein box projection and random restarts",
+    label="PGD0",
+    color="#CC79A7",
+    demo_budget=dict(n_restarts=1),
+    test_options=dict(k=3, iterations=3, n_restarts=1),
+    randomized=True,
+))

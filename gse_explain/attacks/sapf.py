@@ -56,11 +56,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .base import AttackResult, ModelCaller, attack_session, build_config
+from .base import AttackResult, ModelCaller, attack_session
 from .losses import cw_margin_loss, is_successful
+from .registry import AttackSpec, register_attack
 from .superpixels import group_ids, slic_segments
 
-__all__ = ["SAPFConfig", "SAPF_PRESETS", "sapf", "sapf_config"]
+__all__ = ["SPEC", "SAPFConfig", "SAPF_PRESETS", "sapf", "sapf_config"]
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ SAPF_PRESETS: dict[str, dict[bool, dict]] = {
 
 def sapf_config(preset: str | None = None, targeted: bool = False, **options) -> SAPFConfig:
     """Build a :class:`SAPFConfig` from a preset name (``SAPF_PRESETS``) and option overrides."""
-    return build_config(SAPFConfig, SAPF_PRESETS, "SAPF", preset, targeted, options)
+    return SPEC.make_config(preset, targeted, **options)
 
 
 def sapf(
@@ -298,3 +299,18 @@ def _search_update(ok, lam1, lower, upper, lam1_upper: float):
     lower = torch.where(ok, lower, torch.maximum(lower, lam1))
     unbounded = torch.where(ok, lam1, 10.0 * lam1)
     return torch.where(upper < lam1_upper, (lower + upper) / 2, unbounded), lower, upper
+
+
+# This attack's registry entry: the CLIs, contract tests, plot style and demo study read it.
+SPEC = register_attack(AttackSpec(
+    name="sapf",
+    function=sapf,
+    config_class=SAPFConfig,
+    presets=SAPF_PRESETS,
+    description="SAPF: perturbation factorisation delta*G with lp-box ADMM, cardinality k and SLIC group sparsity",
+    label="SAPF",
+    color="#7F7F7F",
+    demo_budget=dict(search_steps=2, iterations=2, iterations_delta=20, iterations_g=20, iterations_finetune=20),
+    test_options=dict(search_steps=1, iterations=1, iterations_delta=2, iterations_g=2, iterations_finetune=1),
+    sequential=True,
+))

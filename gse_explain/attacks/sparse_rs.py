@@ -50,11 +50,12 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .base import AttackResult, attack_session, build_config
+from .base import AttackResult, attack_session
 from .losses import is_successful
 from .pixel_sparse import check_pixel_budget, random_corners
+from .registry import AttackSpec, register_attack
 
-__all__ = ["SparseRSConfig", "SPARSE_RS_PRESETS", "alpha_schedule", "sparse_rs", "sparse_rs_config"]
+__all__ = ["SPEC", "SparseRSConfig", "SPARSE_RS_PRESETS", "alpha_schedule", "sparse_rs", "sparse_rs_config"]
 
 _BREAKPOINTS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
 _FACTORS = (1, 2, 4, 5, 6, 8, 10, 12, 15, 20)
@@ -106,7 +107,7 @@ SPARSE_RS_PRESETS: dict[str, dict[bool, dict[str, float]]] = {
 
 def sparse_rs_config(preset: str | None = None, targeted: bool = False, **options) -> SparseRSConfig:
     """Build a :class:`SparseRSConfig` from a preset name (``SPARSE_RS_PRESETS``) and explicit overrides."""
-    return build_config(SparseRSConfig, SPARSE_RS_PRESETS, "Sparse-RS", preset, targeted, options)
+    return SPEC.make_config(preset, targeted, **options)
 
 
 def alpha_schedule(i: int, n_queries: int, alpha_init: float) -> float:
@@ -214,68 +215,133 @@ def _single_run(caller, u, y, targeted, loss_kind, cfg: SparseRSConfig, generato
     Returns (best images (A, C, H, W), success (A,), queries used (A,) int64).
     """
     batch, channels, height, width = u.shape
-    n_pixels, k = height * width, cfg.k
+    n_pixels = height * width
     flat_u = u.reshape(batch, channels, n_pixels)
     queries = torch.zeros(batch, dtype=torch.long, device=u.device)
     success = torch.zeros(batch, dtype=torch.bool, device=u.device)
 
-    # lists[:, :k] = the pixels in M, lists[:, k:] = the others (one random permutation per image).
-    lists = torch.rand(batch, n_pixels, generator=generator).argsort(dim=1).to(u.device)
-    best = flat_u.clone()
-    colours = random_corners((batch, channels, k), generator, u.dtype, u.device)
-    best.scatter_(2, _expand(lists[:, :k], channels), colours)
-    logits = caller.logits(best.view_as(u))
+    search, logits = _random_start(caller, flat_u, y, cfg.k, generator, u.shape)
     queries += 1
-    best_loss = _loss(logits, y, targeted, loss_kind)
+    search.loss = _loss(logits, y, targeted, loss_kind)
     success |= is_successful(logits, y, targeted)
     result = flat_u.clone()
-    result[success] = best[success]
+    result[success] = search.best[success]
+    search.keep(torch.nonzero(~success).squeeze(1))
 
-    index = torch.nonzero(~success).squeeze(1)
-    ub, yb, bl, lb, ls = flat_u[index], y[index], best[index], best_loss[index], lists[index]
     for i in range(1, cfg.n_queries):
-        if index.numel() == 0:
+        if search.index.numel() == 0:
             break
-        k_i = max(int(alpha_schedule(i, cfg.n_queries, cfg.alpha_init) * k), 1)
-        if n_pixels > k:
-            k_i = min(k_i, n_pixels - k)
-            out_slots = torch.randperm(k, generator=generator)[:k_i].to(u.device)
-            in_slots = (k + torch.randperm(n_pixels - k, generator=generator)[:k_i]).to(u.device)
-        else:  # every pixel is in M: re-colour k_i of them
-            out_slots = in_slots = torch.randperm(k, generator=generator)[:k_i].to(u.device)
-        out_pos = _expand(ls[:, out_slots], channels)
-        in_pos = _expand(ls[:, in_slots], channels)
-
-        candidate = bl.clone()
-        candidate.scatter_(2, out_pos, ub.gather(2, out_pos))
-        if k_i == 1:
-            colours = _new_colours(bl.gather(2, in_pos), generator)
-        else:
-            colours = random_corners((ub.shape[0], channels, k_i), generator, u.dtype, u.device)
-        candidate.scatter_(2, in_pos, colours)
-
+        candidate, out_slots, in_slots = _propose(search, i, cfg, generator)
         logits = caller.logits(candidate.view(-1, channels, height, width))
-        queries[index] += 1
-        new_loss = _loss(logits, yb, targeted, loss_kind)
-        fooled = is_successful(logits, yb, targeted)
-        accept = (new_loss < lb) | fooled
-        bl = torch.where(accept.view(-1, 1, 1), candidate, bl)
-        lb = torch.where(accept, new_loss, lb)
-        if n_pixels > k:
-            swapped = ls.clone()
-            swapped[:, out_slots] = ls[:, in_slots]
-            swapped[:, in_slots] = ls[:, out_slots]
-            ls = torch.where(accept.view(-1, 1), swapped, ls)
+        queries[search.index] += 1
+        fooled = _accept(search, candidate, logits, targeted, loss_kind, (out_slots, in_slots), n_pixels > cfg.k)
         bar.update(1)
-
         if fooled.any():
-            result[index[fooled]] = bl[fooled]
-            success[index[fooled]] = True
-            keep = ~fooled
-            index, ub, yb, bl, lb, ls = (t[keep] for t in (index, ub, yb, bl, lb, ls))
+            result[search.index[fooled]] = search.best[fooled]
+            success[search.index[fooled]] = True
+            search.keep(~fooled)
     return result.view_as(u), success, queries
+
+
+@dataclass
+class _Search:
+    """Per-image random-search state of the images still active in a restart (flattened pixels).
+
+    Attributes:
+        index: (A,) rows of these images in the restart's batch.
+        u: clean canonical images (A, C, H·W); y: labels (A,).
+        best: the current best images (A, C, H·W), perturbed in exactly the k pixels of M.
+        loss: (A,) loss of ``best``.
+        lists: (A, H·W) pixel indices; ``lists[:, :k]`` is M, ``lists[:, k:]`` the other pixels.
+    """
+
+    index: torch.Tensor
+    u: torch.Tensor
+    y: torch.Tensor
+    best: torch.Tensor
+    loss: torch.Tensor | None
+    lists: torch.Tensor
+
+    def keep(self, rows: torch.Tensor) -> None:
+        """Restrict every per-image tensor to ``rows`` (indices or a boolean mask over the active images)."""
+        for name in ("index", "u", "y", "best", "loss", "lists"):
+            setattr(self, name, getattr(self, name)[rows])
+
+
+def _random_start(caller, flat_u, y, k: int, generator, shape) -> tuple[_Search, torch.Tensor]:
+    """Step 1 of a restart: M = k random pixels per image, coloured with random corners, and its query.
+
+    Returns the search state of all images (``loss`` still None) and the logits (A, K) of the start."""
+    batch, channels, n_pixels = flat_u.shape
+    # lists[:, :k] = the pixels in M, lists[:, k:] = the others (one random permutation per image).
+    lists = torch.rand(batch, n_pixels, generator=generator).argsort(dim=1).to(flat_u.device)
+    best = flat_u.clone()
+    colours = random_corners((batch, channels, k), generator, flat_u.dtype, flat_u.device)
+    best.scatter_(2, _expand(lists[:, :k], channels), colours)
+    logits = caller.logits(best.view(shape))
+    index = torch.arange(batch, device=flat_u.device)
+    return _Search(index, flat_u, y, best, None, lists), logits
+
+
+def _propose(search: _Search, i: int, cfg: SparseRSConfig, generator):
+    """Query i's candidate (A, C, H·W): k_i random pixels of M restored to the clean image, k_i random pixels
+    outside M given random corners. Returns (candidate, out_slots (k_i,), in_slots (k_i,)), the swapped
+    positions in ``search.lists``."""
+    channels, n_pixels = search.u.shape[1:]
+    k, device = cfg.k, search.u.device
+    k_i = max(int(alpha_schedule(i, cfg.n_queries, cfg.alpha_init) * k), 1)
+    if n_pixels > k:
+        k_i = min(k_i, n_pixels - k)
+        out_slots = torch.randperm(k, generator=generator)[:k_i].to(device)
+        in_slots = (k + torch.randperm(n_pixels - k, generator=generator)[:k_i]).to(device)
+    else:  # every pixel is in M: re-colour k_i of them
+        out_slots = in_slots = torch.randperm(k, generator=generator)[:k_i].to(device)
+    out_pos = _expand(search.lists[:, out_slots], channels)
+    in_pos = _expand(search.lists[:, in_slots], channels)
+
+    candidate = search.best.clone()
+    candidate.scatter_(2, out_pos, search.u.gather(2, out_pos))
+    if k_i == 1:
+        colours = _new_colours(search.best.gather(2, in_pos), generator)
+    else:
+        colours = random_corners((search.u.shape[0], channels, k_i), generator, search.u.dtype, device)
+    candidate.scatter_(2, in_pos, colours)
+    return candidate, out_slots, in_slots
+
+
+def _accept(search: _Search, candidate, logits, targeted: bool, loss_kind: str, slots, swap_lists: bool):
+    """Keep each candidate whose loss is lower or that fools the model; with ``swap_lists`` its swapped
+    ``slots = (out_slots, in_slots)`` move in/out of M (not when k = H·W, where the candidate re-coloured
+    pixels of M). Returns the (A,) fooled flags."""
+    out_slots, in_slots = slots
+    new_loss = _loss(logits, search.y, targeted, loss_kind)
+    fooled = is_successful(logits, search.y, targeted)
+    accept = (new_loss < search.loss) | fooled
+    search.best = torch.where(accept.view(-1, 1, 1), candidate, search.best)
+    search.loss = torch.where(accept, new_loss, search.loss)
+    if swap_lists:
+        swapped = search.lists.clone()
+        swapped[:, out_slots] = search.lists[:, in_slots]
+        swapped[:, in_slots] = search.lists[:, out_slots]
+        search.lists = torch.where(accept.view(-1, 1), swapped, search.lists)
+    return fooled
 
 
 def _expand(positions: torch.Tensor, channels: int) -> torch.Tensor:
     """(A, n) pixel indices → (A, C, n) gather/scatter indices over flattened (A, C, H·W) images."""
     return positions[:, None, :].expand(-1, channels, -1)
+
+
+# This attack's registry entry: the CLIs, contract tests, plot style and demo study read it.
+SPEC = register_attack(AttackSpec(
+    name="sparse_rs",
+    function=sparse_rs,
+    config_class=SparseRSConfig,
+    presets=SPARSE_RS_PRESETS,
+    description="Sparse-RS: black-box random search over k pixels with colour-cube corners (forward passes only)",
+    label="Sparse-RS",
+    color="#E69F00",
+    demo_budget=dict(n_queries=1000, n_restarts=1),
+    test_options=dict(k=3, n_queries=5, n_restarts=1),
+    randomized=True,
+))

@@ -60,10 +60,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .base import AttackResult, ModelCaller, attack_session, build_config
+from .base import AttackResult, ModelCaller, attack_session
 from .losses import cw_margin_loss, is_successful
+from .registry import AttackSpec, register_attack
 
-__all__ = ["STRATTACK_PRESETS", "StrAttackConfig", "strattack", "strattack_config"]
+__all__ = ["SPEC", "STRATTACK_PRESETS", "StrAttackConfig", "strattack", "strattack_config"]
 
 _NO_UPPER = 1e9  # an upper bound of c at or above this means "no success yet" (TF code)
 
@@ -135,7 +136,7 @@ STRATTACK_PRESETS: dict[str, dict[bool, dict[str, float]]] = {
 
 def strattack_config(preset: str | None = None, targeted: bool = False, **options) -> StrAttackConfig:
     """Build a :class:`StrAttackConfig` from a preset name (``STRATTACK_PRESETS``) and option overrides."""
-    return build_config(StrAttackConfig, STRATTACK_PRESETS, "StrAttack", preset, targeted, options)
+    return SPEC.make_config(preset, targeted, **options)
 
 
 def strattack(
@@ -247,72 +248,137 @@ class _Best:
 
 def _run(caller: ModelCaller, x: torch.Tensor, labels: torch.Tensor, targeted: bool, cfg: StrAttackConfig, bar):
     """Both phases on canonical images x (B, C, H, W) in [-1, 1]; returns the canonical adversarials."""
-    batch = x.shape[0]
-    rho, alpha, gamma = cfg.rho, cfg.alpha, cfg.gamma
-    size = cfg.group_size or (2 if x.shape[-1] <= 32 else 8)
-    box_low = torch.clamp(-1.0 - x, min=-cfg.box_radius)  # feasible δ: x + δ ∈ [-1, 1], |δ| ≤ ε
-    box_high = torch.clamp(1.0 - x, max=cfg.box_radius)
-    image_low = torch.clamp(x - cfg.box_radius, min=-1.0)  # the same set for candidate images, exactly
-    image_high = torch.clamp(x + cfg.box_radius, max=1.0)
-    everyone = torch.arange(batch, device=x.device)
+    problem = _Problem.of(x, labels, targeted, cfg)
     best = _Best(x)
-    c = torch.full((batch,), cfg.c, dtype=torch.float64, device=x.device)
-    lower = torch.zeros_like(c)
-    upper = torch.full_like(c, cfg.max_c)
+    _admm_search(caller, problem, best, bar)
+    if cfg.retrain:
+        _retrain(caller, problem, best, bar)
+    return best.adv
 
-    def loss(weights, targets):
-        return lambda logits: weights * cw_margin_loss(logits, targets, targeted, cfg.kappa)
 
+@dataclass(frozen=True)
+class _Problem:
+    """The fixed data of one call: canonical images x (B, C, H, W), labels (B,), mode, config, group side
+    and the feasible set, as bounds on δ (``box_low`` ≤ δ ≤ ``box_high``: x + δ ∈ [-1, 1], |δ| ≤ ε) and the
+    same set for candidate images (``image_low`` ≤ x + δ ≤ ``image_high``, exactly), all (B, C, H, W)."""
+
+    x: torch.Tensor
+    labels: torch.Tensor
+    targeted: bool
+    cfg: StrAttackConfig
+    group_size: int
+    box_low: torch.Tensor
+    box_high: torch.Tensor
+    image_low: torch.Tensor
+    image_high: torch.Tensor
+
+    @classmethod
+    def of(cls, x, labels, targeted: bool, cfg: StrAttackConfig) -> "_Problem":
+        return cls(
+            x, labels, targeted, cfg, cfg.group_size or (2 if x.shape[-1] <= 32 else 8),
+            box_low=torch.clamp(-1.0 - x, min=-cfg.box_radius), box_high=torch.clamp(1.0 - x, max=cfg.box_radius),
+            image_low=torch.clamp(x - cfg.box_radius, min=-1.0), image_high=torch.clamp(x + cfg.box_radius, max=1.0),
+        )
+
+    def loss(self, weights: torch.Tensor, targets: torch.Tensor):
+        """The per-image weighted CW loss c_b·f_b(logits) for labels ``targets``, as a function of the logits."""
+        return lambda logits: weights * cw_margin_loss(logits, targets, self.targeted, self.cfg.kappa)
+
+
+def _initial_search(problem: _Problem, c0: float):
+    """Per-image loss weights c = c0 (B,) float64 and the binary-search bounds (0, max_c)."""
+    c = torch.full((problem.x.shape[0],), c0, dtype=torch.float64, device=problem.x.device)
+    return c, torch.zeros_like(c), torch.full_like(c, problem.cfg.max_c)
+
+
+def _report(bar, best: _Best) -> None:
+    bar.update(1)
+    bar.set_postfix(success=f"{torch.isfinite(best.l2).float().mean().item():.0%}")
+
+
+def _admm_search(caller: ModelCaller, problem: _Problem, best: _Best, bar) -> None:
+    """Phase 1: ``search_steps`` binary-search steps over c, each a fresh ADMM run; updates ``best``."""
+    cfg = problem.cfg
+    c, lower, upper = _initial_search(problem, cfg.c)
     for _ in range(cfg.search_steps):
-        z, u, v, s = (torch.zeros_like(x) for _ in range(4))
-        step_best = torch.full_like(best.l2, math.inf)
-        weights = c.to(x.dtype)
-        for k in range(cfg.max_iter):
-            delta = rho / (rho + 2 * gamma) * (z - u / rho)
-            w = torch.minimum(torch.maximum(z - s / rho, box_low), box_high)
-            y = group_soft_threshold(z - v / rho, cfg.tau / rho, size)
-            _, grad = caller.logits_and_grad(x + z, loss(weights, labels))
-            eta = alpha * math.sqrt(k + 1)
-            z = (eta * z + rho * (delta + w + y) + u + s + v - grad) / (eta + 3 * rho)
-            u = u + rho * (delta - z)
-            v = v + rho * (y - z)
-            s = s + rho * (w - z)
-            candidate = torch.minimum(torch.maximum(x + y, image_low), image_high)
-            logits = caller.logits(candidate)
-            step_best = best.offer(everyone, x, candidate, logits, labels, targeted, step_best)
+        step_best = _admm_run(caller, problem, best, c.to(problem.x.dtype))
         improved = torch.isfinite(step_best) & (step_best == best.l2)
         c, lower, upper = _update_c(c, lower, upper, improved)
-        bar.update(1)
-        bar.set_postfix(success=f"{torch.isfinite(best.l2).float().mean().item():.0%}")
+        _report(bar, best)
 
-    if not cfg.retrain:
-        return best.adv
-    c = torch.full_like(c, cfg.retrain_c)
-    lower = torch.zeros_like(c)
-    upper = torch.full_like(c, cfg.max_c)
-    shrink = rho / (rho + gamma / 100)
+
+def _admm_run(caller: ModelCaller, problem: _Problem, best: _Best, weights: torch.Tensor) -> torch.Tensor:
+    """``max_iter`` ADMM iterations from zero with loss weights (B,); offers each candidate x + y to
+    ``best`` and returns the (B,) smallest successful ‖δ‖₂² of this run (inf where none succeeded)."""
+    cfg, x = problem.cfg, problem.x
+    rho, alpha, gamma = cfg.rho, cfg.alpha, cfg.gamma
+    everyone = torch.arange(x.shape[0], device=x.device)
+    objective = problem.loss(weights, problem.labels)
+    z, u, v, s = (torch.zeros_like(x) for _ in range(4))
+    step_best = torch.full_like(best.l2, math.inf)
+    for k in range(cfg.max_iter):
+        delta = rho / (rho + 2 * gamma) * (z - u / rho)
+        w = torch.minimum(torch.maximum(z - s / rho, problem.box_low), problem.box_high)
+        y = group_soft_threshold(z - v / rho, cfg.tau / rho, problem.group_size)
+        _, grad = caller.logits_and_grad(x + z, objective)
+        eta = alpha * math.sqrt(k + 1)
+        z = (eta * z + rho * (delta + w + y) + u + s + v - grad) / (eta + 3 * rho)
+        u = u + rho * (delta - z)
+        v = v + rho * (y - z)
+        s = s + rho * (w - z)
+        candidate = torch.minimum(torch.maximum(x + y, problem.image_low), problem.image_high)
+        logits = caller.logits(candidate)
+        step_best = best.offer(everyone, x, candidate, logits, problem.labels, problem.targeted, step_best)
+    return step_best
+
+
+def _retrain(caller: ModelCaller, problem: _Problem, best: _Best, bar) -> None:
+    """Phase 2: ``retrain_steps`` binary-search steps (c from ``retrain_c``, bounds reset) of the linearised
+    ADMM restricted to the support of the best δ; updates ``best``."""
+    cfg = problem.cfg
+    c, lower, upper = _initial_search(problem, cfg.retrain_c)
+    everyone = torch.arange(problem.x.shape[0], device=problem.x.device)
     for _ in range(cfg.retrain_steps):
         e0, has_support = nonzero_quantile(best.delta.flatten(1), cfg.support_quantile)
         support = (best.delta.abs() > e0.view(-1, 1, 1, 1)) & has_support.view(-1, 1, 1, 1)
         index = everyone[support.flatten(1).any(dim=1)]  # no support: the refinement is δ ≡ 0
         step_best = torch.full_like(best.l2, math.inf)
         if len(index):
-            xw, yw, mask = x[index], labels[index], support[index]
-            lw, hw, il, ih = box_low[index], box_high[index], image_low[index], image_high[index]
-            mask = mask.to(x.dtype)
-            z1 = best.delta[index].clone()
-            u1 = torch.zeros_like(z1)
-            objective = loss(c[index].to(x.dtype), yw)
-            sb = step_best[index]
-            for _ in range(cfg.retrain_iter):
-                delta = torch.minimum(torch.maximum((z1 - u1) * shrink, lw), hw) * mask
-                candidate = torch.minimum(torch.maximum(xw + delta, il), ih)  # = x off the support
-                logits, grad = caller.logits_and_grad(candidate, objective)
-                z1 = (alpha * z1 + rho * (delta + u1) - grad * mask) / (alpha + 2 * rho)
-                u1 = u1 + delta - z1
-                sb = best.offer(index, xw, candidate, logits, yw, targeted, sb)
-            step_best[index] = sb
+            step_best[index] = _retrain_run(caller, problem, best, index, support[index], c[index], step_best[index])
         c, lower, upper = _update_c(c, lower, upper, torch.isfinite(step_best))
-        bar.update(1)
-        bar.set_postfix(success=f"{torch.isfinite(best.l2).float().mean().item():.0%}")
-    return best.adv
+        _report(bar, best)
+
+
+def _retrain_run(caller: ModelCaller, problem: _Problem, best: _Best, index, mask, c, step_best) -> torch.Tensor:
+    """``retrain_iter`` iterations on the images ``index`` (A,) with support ``mask`` (A, C, H, W) bool and
+    weights c (A,), from their best δ; returns their updated (A,) step bests."""
+    cfg = problem.cfg
+    rho, alpha = cfg.rho, cfg.alpha
+    shrink = rho / (rho + cfg.gamma / 100)
+    xw, yw = problem.x[index], problem.labels[index]
+    lw, hw, il, ih = (t[index] for t in (problem.box_low, problem.box_high, problem.image_low, problem.image_high))
+    mask = mask.to(xw.dtype)
+    z1 = best.delta[index].clone()
+    u1 = torch.zeros_like(z1)
+    objective = problem.loss(c.to(xw.dtype), yw)
+    for _ in range(cfg.retrain_iter):
+        delta = torch.minimum(torch.maximum((z1 - u1) * shrink, lw), hw) * mask
+        candidate = torch.minimum(torch.maximum(xw + delta, il), ih)  # = x off the support
+        logits, grad = caller.logits_and_grad(candidate, objective)
+        z1 = (alpha * z1 + rho * (delta + u1) - grad * mask) / (alpha + 2 * rho)
+        u1 = u1 + delta - z1
+        step_best = best.offer(index, xw, candidate, logits, yw, problem.targeted, step_best)
+    return step_best
+
+# This attack's registry entry: the CLIs, contract tests, plot style and demo study read it.
+SPEC = register_attack(AttackSpec(
+    name="strattack",
+    function=strattack,
+    config_class=StrAttackConfig,
+    presets=STRATTACK_PRESETS,
+    description="StrAttack: ADMM with group-lasso (2x2 / 8x8 groups), binary search over c, refinement on the support",
+    label="StrAttack",
+    color="#0072B2",
+    demo_budget=dict(search_steps=3, max_iter=50, retrain_steps=2, retrain_iter=50),
+    test_options=dict(search_steps=1, max_iter=3, retrain_steps=1, retrain_iter=3),
+))

@@ -3,7 +3,9 @@
 ``paper_style()`` is a context manager applying the rcParams (serif fonts sized for a one-column paper
 figure, Type-42 fonts in PDFs so they stay editable, light grids); ``attack_color(name)`` and
 ``attack_label(name)`` give every attack the same colour and display name in every figure, whatever
-order or subset of attacks a figure shows.
+order or subset of attacks a figure shows. Both come from the attack's registry entry
+(``AttackSpec.color`` / ``AttackSpec.label``, declared in the attack's module), so a newly registered
+attack is styled without touching this module.
 """
 
 from __future__ import annotations
@@ -12,28 +14,11 @@ import contextlib
 
 import matplotlib as mpl
 
-__all__ = ["ATTACK_COLORS", "ATTACK_LABELS", "PAPER_RC", "attack_color", "attack_label", "paper_style"]
+from ..attacks.registry import ATTACKS, AttackSpec, lookup_key
 
-#: Colour per registered attack (colour-blind-safe Okabe–Ito palette; GSE gets the strongest colour).
-ATTACK_COLORS = {
-    "gse": "#D55E00",
-    "strattack": "#0072B2",
-    "fwnucl": "#009E73",
-    "pgd0": "#CC79A7",
-    "sparse_rs": "#E69F00",
-    "homotopy": "#56B4E9",
-    "sapf": "#7F7F7F",
-}
-#: Display names (as the paper writes them).
-ATTACK_LABELS = {
-    "gse": "GSE",
-    "strattack": "StrAttack",
-    "fwnucl": "FWnucl",
-    "pgd0": "PGD0",
-    "sparse_rs": "Sparse-RS",
-    "homotopy": "Homotopy",
-    "sapf": "SAPF",
-}
+__all__ = ["PAPER_RC", "attack_color", "attack_label", "paper_style"]
+
+#: Colours of names no registered attack matches (picked by the name's characters, so stable across runs).
 _FALLBACK = ("#000000", "#882255", "#44AA99", "#999933", "#AA4499", "#332288")
 
 PAPER_RC = {
@@ -56,25 +41,30 @@ PAPER_RC = {
 }
 
 
-def _key(name: str) -> str:
-    return str(name).lower().replace("-", "_").replace(" ", "_")
+def _registered_spec(name: str) -> AttackSpec | None:
+    """The registered attack whose name or display label matches ``name`` (case, '-', '_' and spaces
+    ignored), or None."""
+    key = lookup_key(name)
+    for spec in ATTACKS.values():
+        if key in (lookup_key(spec.name), lookup_key(spec.label)):
+            return spec
+    return None
 
 
 def attack_color(name: str) -> str:
-    """The colour of attack ``name`` (registry name or display name, any case); unknown names get a stable
-    colour derived from the name."""
-    key = _key(name)
-    if key in ATTACK_COLORS:
-        return ATTACK_COLORS[key]
-    for attack, label in ATTACK_LABELS.items():
-        if _key(label) == key:
-            return ATTACK_COLORS[attack]
-    return _FALLBACK[sum(map(ord, key)) % len(_FALLBACK)]
+    """The '#RRGGBB' colour of attack ``name`` (registry name or display label, any case: its
+    ``AttackSpec.color``); unknown names get a stable colour derived from the name."""
+    spec = _registered_spec(name)
+    if spec is not None:
+        return spec.color
+    return _FALLBACK[sum(map(ord, lookup_key(name))) % len(_FALLBACK)]
 
 
 def attack_label(name: str) -> str:
-    """The display name of attack ``name`` ("sparse_rs" → "Sparse-RS"); unknown names are returned as given."""
-    return ATTACK_LABELS.get(_key(name), str(name))
+    """The display name of attack ``name`` ("sparse_rs" → "Sparse-RS": its ``AttackSpec.label``); unknown
+    names are returned as given."""
+    spec = _registered_spec(name)
+    return spec.label if spec is not None else str(name)
 
 
 @contextlib.contextmanager
