@@ -23,7 +23,7 @@ from .evaluation.results import load_results
 from .evaluation.store import StoreError
 from .evaluation.tables import run_report
 
-__all__ = ["build_parser", "cli_message", "config_from_args", "main", "print_table"]
+__all__ = ["USER_ERRORS", "build_parser", "cli_message", "config_from_args", "main", "print_table"]
 
 
 def _parse_shard(text: str) -> tuple[int, int]:
@@ -89,10 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--average", choices=["successful", "all"], default="successful",
                      help="targeted average case over successful pairs (paper) or all pairs (reference code)")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    run.add_argument("--debug", action="store_true", help="show the full traceback of an error instead of one line")
     return parser
 
 
 _FLAGS = {"options": "--option", "model_options": "--model-option"}
+#: What a user's mistake (or the data's, or the file system's) raises: one line, no traceback (``--debug`` shows it).
+USER_ERRORS = (ValueError, TypeError, OSError, ImportError, StoreError, RunError)
 
 
 def cli_message(exc: BaseException) -> str:
@@ -124,8 +127,14 @@ def main(argv: list[str] | None = None) -> int:
         config = config_from_args(args)
         output = Path(args.output or f"runs/{config.dataset}-{config.model}-{config.attack}-{config.mode}")
         results = run(config, output, progress=not args.no_progress, overwrite=args.overwrite, log=sys.stderr)
-    except (ValueError, TypeError, FileNotFoundError, StoreError, RunError) as exc:
+    except USER_ERRORS as exc:
+        if args.debug:
+            raise
         raise SystemExit(f"error: {cli_message(exc)}") from None
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        raise SystemExit("interrupted: the finished batches are stored; run the same command to resume") from None
     print(run_report(results, args.average))
     return 0
 

@@ -8,6 +8,7 @@
 - :func:`file_sha256`, :func:`array_sha256`, :func:`state_dict_sha256`: SHA-256 hex digests of a file, of
   arrays (dtype, shape and bytes) and of a model's parameters and buffers.
 - :func:`remove_stale_temporaries`: delete what killed writers left behind (``.<name>.*.tmp``).
+- :func:`check_writable_folder`: fail early, naming the path, where output could not be written.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 __all__ = [
     "array_sha256",
     "atomic_write_bytes",
+    "check_writable_folder",
     "create_once",
     "file_sha256",
     "json_bytes",
@@ -155,3 +157,23 @@ def remove_stale_temporaries(folder: str | os.PathLike, older_than: float = 3600
         except FileNotFoundError:  # another process removed or renamed it first
             continue
     return removed
+
+
+def check_writable_folder(path: str | os.PathLike, what: str = "folder") -> Path:
+    """``path`` if it is (or can be created as) a writable folder; nothing is created.
+
+    Raises:
+        NotADirectoryError: ``path`` (or a parent) exists and is a file.
+        PermissionError: the folder, or the nearest existing parent it would be created in, is not writable.
+    """
+    path = Path(path)
+    existing = path
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise NotADirectoryError(f"{what} {path}: {existing} is a file, not a folder; choose another path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"{what} {path}: {existing} is not writable; choose a folder you can write to")
+    return path

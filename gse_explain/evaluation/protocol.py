@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..attacks import get_attack
 from ..attacks.base import check_attack_inputs
-from ..models.inference import frozen_model, model_device, predict
+from ..models.inference import NonFiniteLogitsError, frozen_model, model_device, predict
 from ..io import array_sha256
 from .metrics import example_metrics
 
@@ -100,7 +100,11 @@ def select_correct(model: nn.Module, dataset: Dataset, num_images: int | None, b
     scanned = 0
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     for images, true in loader:
-        predicted = predict(model, images, batch_size).numpy()
+        try:
+            predicted = predict(model, images, batch_size).numpy()
+        except NonFiniteLogitsError as exc:
+            raise NonFiniteLogitsError(f"selecting correctly classified images (dataset positions {scanned}…"
+                                       f"{scanned + len(true) - 1}): {exc}") from None
         true = np.asarray(true, dtype=np.int64)
         label = np.where(true < 0, predicted, true)
         for offset in np.flatnonzero(predicted == label):
@@ -168,36 +172,9 @@ def attack_batch(
     """
     check_attack_inputs(images, labels, bounds)
     spec = get_attack(attack)
-    calls: list[tuple[int, torch.Tensor]] = []
-    if not targeted:
-        if targets is not None or offsets is not None:
-            raise ValueError("targets/offsets are only used with targeted=True")
-        calls.append((-1, labels))
-    elif targets is not None:
-        if targets.shape != labels.shape:
-            raise ValueError(f"targets must have the shape of labels {tuple(labels.shape)}; got {tuple(targets.shape)}")
-        if (targets == labels).any():
-            bad = int(torch.nonzero(targets == labels)[0, 0])
-            raise ValueError(
-                f"targeted attack: target equals the true label for image {bad} (class {int(labels[bad])}); "
-                "a target must be a different class"
-            )
-        calls.append((-1, targets))
-    else:
-        if num_classes is None:
-            with frozen_model(model), torch.no_grad():
-                num_classes = model(images[:1].to(model_device(model, images.device))).shape[1]
-        if offsets is None:
-            offsets = default_target_offsets(num_classes)
-        for offset in offsets:
-            if not 0 < int(offset) % num_classes:
-                raise ValueError(f"target offset {offset} maps labels onto themselves; offsets must not be multiples of {num_classes}")
-            calls.append((int(offset), (labels + int(offset)) % num_classes))
-
-    columns: dict[str, list] = {k: [] for k in ("image", "label", "target", "offset", "success", "time", "model_passes")}
-    metric_columns: dict[str, list] = {}
+    calls = _planned_calls(model, images, labels, targeted, offsets, targets, num_classes)
+    columns: dict[str, list] = {}
     adversarials = []
-    batch = images.shape[0]
     for call_index, (offset, goal) in enumerate(calls):
         generator = torch.Generator().manual_seed(call_seed(seed, batch_index, call_index))
         start = time.perf_counter()
@@ -207,17 +184,58 @@ def attack_batch(
         )
         elapsed = time.perf_counter() - start
         adversarials.append(result.adversarials.detach().cpu())
-        for name, values in example_metrics(images, result.adversarials, bounds).items():
-            metric_columns.setdefault(name, []).append(values)
-        columns["image"].append(np.arange(batch))
-        columns["label"].append(labels.cpu().numpy())
-        columns["target"].append(goal.cpu().numpy() if targeted else np.full(batch, -1))
-        columns["offset"].append(np.full(batch, offset))
-        columns["success"].append(result.success.cpu().numpy())
-        columns["time"].append(np.full(batch, elapsed / batch))
-        columns["model_passes"].append(np.full(batch, result.model_passes / batch))
-    records = {k: np.concatenate(v) for k, v in {**columns, **metric_columns}.items()}
+        for name, values in _call_columns(images, labels, goal, offset, targeted, result, elapsed, bounds).items():
+            columns.setdefault(name, []).append(values)
+    records = {k: np.concatenate(v) for k, v in columns.items()}
     records["success"] = records["success"].astype(bool)
     for key in ("image", "label", "target", "offset"):
         records[key] = records[key].astype(np.int64)
     return records, torch.cat(adversarials)
+
+
+def _planned_calls(model, images, labels, targeted, offsets, targets, num_classes) -> list[tuple[int, torch.Tensor]]:
+    """``(offset, labels or targets)`` per attack call: one untargeted call, one call with explicit targets,
+    or one call per label offset (target = (label + offset) mod K)."""
+    if not targeted:
+        if targets is not None or offsets is not None:
+            raise ValueError("targets/offsets are only used with targeted=True")
+        return [(-1, labels)]
+    if targets is not None:
+        if targets.shape != labels.shape:
+            raise ValueError(f"targets must have the shape of labels {tuple(labels.shape)}; got {tuple(targets.shape)}")
+        if (targets == labels).any():
+            bad = int(torch.nonzero(targets == labels)[0, 0])
+            raise ValueError(
+                f"targeted attack: target equals the true label for image {bad} (class {int(labels[bad])}); "
+                "a target must be a different class"
+            )
+        return [(-1, targets)]
+    if num_classes is None:
+        with frozen_model(model), torch.no_grad():
+            num_classes = model(images[:1].to(model_device(model, images.device))).shape[1]
+    if offsets is None:
+        offsets = default_target_offsets(num_classes)
+    offsets = [int(offset) for offset in offsets]
+    for offset in offsets:
+        if not 0 < offset % num_classes:
+            raise ValueError(f"target offset {offset} maps labels onto themselves; offsets must not be multiples of {num_classes}")
+    repeated = sorted({o % num_classes for o in offsets if [p % num_classes for p in offsets].count(o % num_classes) > 1})
+    if repeated:
+        raise ValueError(f"target offsets {offsets} give the same target twice (offsets ≡ {repeated} mod {num_classes}): "
+                         "every (image, target) pair would be attacked and counted twice")
+    return [(offset, (labels + offset) % num_classes) for offset in offsets]
+
+
+def _call_columns(images, labels, goal, offset, targeted, result, elapsed, bounds) -> dict[str, np.ndarray]:
+    """The record columns of one attack call's rows (one per image of the batch)."""
+    batch = images.shape[0]
+    return {
+        "image": np.arange(batch),
+        "label": labels.cpu().numpy(),
+        "target": goal.cpu().numpy() if targeted else np.full(batch, -1),
+        "offset": np.full(batch, offset),
+        "success": result.success.cpu().numpy(),
+        "time": np.full(batch, elapsed / batch),
+        "model_passes": np.full(batch, result.model_passes / batch),
+        **example_metrics(images, result.adversarials, bounds),
+    }

@@ -214,34 +214,41 @@ def _report_plan(config: RunConfig, selection: Selection, offsets, todo: Sequenc
 def _attack_batches(store, model, dataset, selection: Selection, todo, config: RunConfig, offsets, progress: bool) -> None:
     """Attack and store each batch of ``todo``; the shard's progress file is updated after every batch, and on
     an interruption (Ctrl-C, SIGTERM) the seconds spent on the unfinished batch are recorded as lost."""
-    size = config.batch_size
     shard = tuple(config.shard)
     info = {"started": _now(), "attack_seconds": 0.0, "batches_written": []}
     previous = store.shard_infos().get(f"shard-{shard[0]}-of-{shard[1]}")
     if previous:
         info = {**previous, "resumed": _now()}
     num_classes = getattr(dataset, "num_classes", None)
-    for batch in tqdm(todo, desc="batches", disable=not progress):
-        positions = selection.positions[batch * size : (batch + 1) * size]
-        images = load_images(dataset, positions)
-        labels = torch.as_tensor(selection.labels[batch * size : (batch + 1) * size])
-        start = time.perf_counter()
-        try:
-            records, adversarials = attack_batch(
-                model, images, labels, attack=config.attack, targeted=config.targeted, offsets=offsets,
-                bounds=config.bounds, preset=config.resolved_preset, options=dict(config.options),
-                seed=config.seed, batch_index=batch, num_classes=num_classes, progress=progress,
-            )
-        except BaseException as exc:  # record the lost work, then let the interruption or error through
-            info["lost_seconds"] = info.get("lost_seconds", 0.0) + time.perf_counter() - start
-            info["interrupted"] = {"batch": batch, "at": _now(), "by": type(exc).__name__}
+    current, start = None, 0.0
+    try:
+        for batch in tqdm(todo, desc="batches", disable=not progress):
+            current, start = batch, time.perf_counter()
+            _attack_one_batch(store, model, dataset, selection, batch, config, offsets, progress, num_classes)
+            info["attack_seconds"] += time.perf_counter() - start
+            current = None
+            info["batches_written"] = sorted(set(info["batches_written"]) | {batch})
+            info["updated"] = _now()
             store.write_shard_info(shard, info)
-            raise
-        info["attack_seconds"] += time.perf_counter() - start
-        store.write_batch(batch, records, images, adversarials, examples=selection.examples[batch * size : (batch + 1) * size])
-        info["batches_written"] = sorted(set(info["batches_written"]) | {batch})
-        info["updated"] = _now()
+    except BaseException as exc:  # record the lost work (if a batch was under way), then let it through
+        info["lost_seconds"] = info.get("lost_seconds", 0.0) + (time.perf_counter() - start if current is not None else 0.0)
+        info["interrupted"] = {"batch": current, "at": _now(), "by": type(exc).__name__}
         store.write_shard_info(shard, info)
+        raise
+
+
+def _attack_one_batch(store, model, dataset, selection: Selection, batch: int, config: RunConfig, offsets, progress: bool,
+                      num_classes) -> None:
+    size = config.batch_size
+    positions = selection.positions[batch * size : (batch + 1) * size]
+    images = load_images(dataset, positions)
+    labels = torch.as_tensor(selection.labels[batch * size : (batch + 1) * size])
+    records, adversarials = attack_batch(
+        model, images, labels, attack=config.attack, targeted=config.targeted, offsets=offsets,
+        bounds=config.bounds, preset=config.resolved_preset, options=dict(config.options),
+        seed=config.seed, batch_index=batch, num_classes=num_classes, progress=progress,
+    )
+    store.write_batch(batch, records, images, adversarials, examples=selection.examples[batch * size : (batch + 1) * size])
 
 
 def _now() -> str:

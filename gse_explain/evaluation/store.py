@@ -138,9 +138,13 @@ class ResultStore:
                     f"{store.path} is a non-empty folder without manifest.json, so it is not a gse_explain result "
                     "store; choose an empty or new --output folder"
                 )
-        store.path.mkdir(parents=True, exist_ok=True)
-        (store.path / "batches").mkdir(exist_ok=True)
-        (store.path / "shards").mkdir(exist_ok=True)
+        try:
+            store.path.mkdir(parents=True, exist_ok=True)
+            (store.path / "batches").mkdir(exist_ok=True)
+            (store.path / "shards").mkdir(exist_ok=True)
+        except OSError as exc:  # read-only folder, a file where a folder should be, a full disk
+            raise StoreError(f"cannot create the result store at {store.path}: {exc.strerror or exc}; choose a writable "
+                             "--output folder") from None
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -148,7 +152,11 @@ class ResultStore:
             "versions": versions or {},
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        written = _create_once(store.path / "manifest.json", manifest)
+        try:
+            written = _create_once(store.path / "manifest.json", manifest)
+        except OSError as exc:
+            raise StoreError(f"cannot write {store.path / 'manifest.json'}: {exc.strerror or exc}; choose a writable "
+                             "--output folder") from None
         diff = config_diff(written["config"], config)
         if diff:  # another process created it concurrently with another configuration
             raise StoreMismatchError(f"store {store.path} was just created with another configuration:\n  " + "\n  ".join(diff))

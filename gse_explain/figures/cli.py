@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 
 from ..attacks import list_attacks
-from ..evaluate import _parse_offsets, _parse_option
-from ..evaluation.store import StoreError
+from ..evaluate import USER_ERRORS, _parse_offsets, _parse_option, cli_message
 from .registry import list_figures
 from .reproduce import reproduce
 from .runner import StudyRunError
@@ -87,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="cpu", help="device for the saliency maps and CAMs of the figures (default: cpu)")
     run.add_argument("--dry-run", action="store_true", help="print the runs and budgets, run nothing")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    run.add_argument("--debug", action="store_true", help="show the full traceback of an error instead of one line")
     return parser
 
 
@@ -131,8 +131,15 @@ def main(argv: list[str] | None = None) -> int:
         reproduce(study, args.runs or f"runs/{study.name}", args.out or f"figures/{study.name}", rerun=args.rerun,
                   only=args.only, device=args.device, progress=not args.no_progress,
                   command=["python", "-m", "gse_explain.figures", *(argv if argv is not None else sys.argv[1:])])
-    except (StudyRunError, StoreError, ValueError, TypeError, FileNotFoundError, ImportError) as exc:
+    except (StudyRunError, *USER_ERRORS) as exc:
         # e.g. a store made with other settings, or a weights file moved since the run
-        print(f"error: {exc}", file=sys.stderr)
+        if args.debug:
+            raise
+        print(f"error: {cli_message(exc)}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("interrupted: finished batches are stored; run the same command to resume", file=sys.stderr)
+        return 130
     return 0

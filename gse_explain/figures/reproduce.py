@@ -19,7 +19,7 @@ import torch
 
 from .. import __version__
 from ..evaluation.store import ResultStore
-from ..io import atomic_write_bytes
+from ..io import atomic_write_bytes, check_writable_folder
 from .render import render_study
 from .runner import ensure_runs
 from .studies import Study
@@ -61,11 +61,14 @@ def reproduce(study: Study, runs_dir: str | Path, out_dir: str | Path, *, rerun:
         command: recorded in the manifest (default: this process's command line).
 
     Raises:
+        NotADirectoryError / PermissionError: ``runs_dir`` or ``out_dir`` is a file or not writable (checked
+            before anything runs).
         StudyRunError: a store holds other settings or a run failed (the message names the fix).
         StoreError, ValueError, FileNotFoundError, ImportError: a store or its model cannot be read.
     """
     log = sys.stderr if log is None else log
-    runs_dir, out_dir = Path(runs_dir), Path(out_dir)
+    runs_dir = check_writable_folder(runs_dir, "the runs folder (--runs)")
+    out_dir = check_writable_folder(out_dir, "the figures folder (--out)")
     start = time.perf_counter()
     stores = ensure_runs(study.runs, runs_dir, rerun=rerun, progress=progress, log=log)
     attack_seconds = time.perf_counter() - start

@@ -122,7 +122,6 @@ def test_make_config_validates_options(toy):
         spec.make_config(step_size=-1.0)
 
 
-@pytest.mark.xfail(strict=False, reason="needs studies to read AttackSpec.demo_budget")
 def test_figures_demo_dry_run_lists_the_toy_with_its_budget(toy, capsys):
     from gse_explain.figures import cli
 
