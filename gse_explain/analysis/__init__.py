@@ -5,12 +5,25 @@ Conventions: images and perturbations are float tensors (B, C, H, W); images are
 Results are returned on the input's device; models get their train/eval mode and ``requires_grad`` flags
 back, and inputs are never modified.
 
+Input checks (``analysis._inputs``, shared with :mod:`gse_explain.plotting`): NaN or inf in images,
+perturbations, saliency maps or CAMs is a ValueError naming the argument and the first bad row, and so is
+a model whose logits, activations or gradients are not finite (naming the rows); a channels-last
+(B, H, W, C) array or tensor is a ValueError saying how to reorder it; other dimensions, non-float dtypes
+and mismatched batch sizes or shapes are errors too. Nothing returns NaN maps or reads 32 channels.
+
+Stores: every store-level function raises on an empty store, and on an incomplete one (a run that has not
+written all its batches) unless ``allow_incomplete=True``; its tables then record their coverage
+(``attrs["coverage"]``, and ``stored_images`` / ``selected_images`` columns; see :mod:`.runs`).
+``weights=PATH`` rebuilds a run's model from a weights file that has moved since the run (its SHA-256
+must match the store's).
+
 Saliency and interpretability (spec §C.7)
     ``adversarial_saliency_map(model, images, labels, targets, sign_condition=False)`` → (B, C, H, W):
         ∂Z_t/∂x ⊙ |∂Z_y/∂x| per sample (w.r.t. [0, 1] inputs: 4× the paper's [-1, 1] values, same IS).
     ``interpretability_score(saliency, delta, percentiles=(50, …, 90))`` → (B, P) in [0, 1].
     ``saliency_threshold(saliency, percentiles)`` → (B, P) τ_P;  ``saliency_mask(saliency, P)`` → (B, C, H, W) bool.
-    ``interpretability_table(store_or_run, model=None, …)`` → tidy DataFrame (one row per example × P).
+    ``interpretability_table(store_or_run, model=None, …, weights=None, allow_incomplete=False)`` → tidy
+        DataFrame (one row per example × P).
     ``interpretability_curves({name: store, …}, model=None, …)`` → (per-example table, curves with mean and band).
     ``aggregate_curves(table)`` → curves of an existing table;  ``write_csv(frame, path, overwrite=False)``.
 

@@ -29,18 +29,15 @@ Classes: the paper uses the *true* label of the clean image; any class per image
 from __future__ import annotations
 
 import contextlib
-import math
 from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
 
 from ..models.inference import frozen_model, model_device
-from ..models.cifar_resnet import CifarResNet
-from ..models.normalization import NormalizedModel
-from ._inputs import check_logits, class_vector, image_batch
+from ._inputs import check_logits, check_model_values, class_vector, image_batch, map_batch
+from .cam_layers import network_of, resolve_layer, default_gradcam_layer, find_gap_linear_head, vit_token_reshape
 
 __all__ = [
     "CAMExtractor",
@@ -49,84 +46,11 @@ __all__ = [
     "class_activation_maps",
     "find_gap_linear_head",
     "default_gradcam_layer",
+    "upsample_and_normalize",
     "vit_token_reshape",
 ]
 
 INTERPOLATIONS = ("bilinear", "bicubic")
-
-
-def _network(model: nn.Module) -> nn.Module:
-    """The network inside a NormalizedModel wrapper (the model itself otherwise)."""
-    return model.model if isinstance(model, NormalizedModel) else model
-
-
-def _resolve_layer(model: nn.Module, layer, what: str) -> nn.Module:
-    """A submodule of ``model`` given as a module or a dotted name (relative to the wrapped network or the model)."""
-    if isinstance(layer, str):
-        for root in (_network(model), model):
-            try:
-                return root.get_submodule(layer)
-            except AttributeError:
-                continue
-        raise ValueError(f"{what} {layer!r} is not a submodule of the model (names are relative to the network inside the wrapper)")
-    if not isinstance(layer, nn.Module):
-        raise TypeError(f"{what} must be an nn.Module of the model or its dotted name; got {type(layer).__name__}")
-    if not any(module is layer for module in model.modules()):
-        raise ValueError(f"{what} {type(layer).__name__} is not a submodule of the model")
-    return layer
-
-
-def _is_global_pool(module: nn.Module) -> bool:
-    return isinstance(module, nn.AdaptiveAvgPool2d) and module.output_size in (1, (1, 1))
-
-
-def find_gap_linear_head(model: nn.Module):
-    """``(feature_layer, capture, linear)`` of a model ending in global average pooling + linear, or None.
-
-    ``capture`` says whether the class activation features are the layer's ``"output"`` (CIFAR ResNet:
-    ``layer3``) or its ``"input"`` (the ``AdaptiveAvgPool2d(1)`` module of torchvision ResNets and
-    EfficientNet, whose input is the last feature map). The head is verified numerically when used.
-    """
-    net = _network(model)
-    if isinstance(net, CifarResNet):  # pools with .mean() in forward, so there is no pooling module to hook
-        return net.layer3, "output", net.linear
-    pools = [m for m in net.modules() if _is_global_pool(m)]
-    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
-    if not pools or not linears:
-        return None
-    return pools[-1], "input", linears[-1]
-
-
-def vit_token_reshape(tokens: torch.Tensor, grid: tuple[int, int] | None = None) -> torch.Tensor:
-    """ViT tokens (B, 1 + h·w, D) → feature map (B, D, h, w): drop the class token (first), lay the rest on the grid.
-
-    ``grid`` defaults to the square root of the number of patch tokens (196 → 14 × 14 for ViT-B/16 at 224).
-    """
-    if tokens.dim() != 3:
-        raise ValueError(f"ViT tokens must have shape (B, 1 + h*w, D); got {tuple(tokens.shape)}")
-    patches = tokens[:, 1:, :]
-    count = patches.shape[1]
-    if grid is None:
-        side = math.isqrt(count)
-        if side * side != count:
-            raise ValueError(f"{count} patch tokens (after the class token) do not form a square grid; pass grid=(h, w)")
-        grid = (side, side)
-    if grid[0] * grid[1] != count:
-        raise ValueError(f"grid {grid} does not hold the {count} patch tokens")
-    return patches.reshape(tokens.shape[0], grid[0], grid[1], tokens.shape[2]).permute(0, 3, 1, 2)
-
-
-def default_gradcam_layer(model: nn.Module):
-    """``(layer, capture, reshape)`` Grad-CAM uses when no layer is given, or None for unknown architectures."""
-    net = _network(model)
-    if isinstance(net, torchvision.models.VGG):
-        return net.features, "output", None
-    if isinstance(net, torchvision.models.VisionTransformer):
-        return net.encoder.layers[-1].ln_1, "output", vit_token_reshape
-    head = find_gap_linear_head(model)
-    if head is not None:
-        return head[0], head[1], None
-    return None
 
 
 class CAMExtractor:
@@ -159,7 +83,7 @@ class CAMExtractor:
         if interpolation not in INTERPOLATIONS:
             raise ValueError(f"interpolation must be one of {INTERPOLATIONS}; got {interpolation!r}")
         self.model = model
-        self.target_layer = _resolve_layer(model, target_layer, "target_layer")
+        self.target_layer = resolve_layer(model, target_layer, "target_layer")
         self.capture = capture
         self.reshape = reshape
         self.interpolation = interpolation
@@ -214,8 +138,14 @@ class CAMExtractor:
         raise NotImplementedError
 
     def raw_maps(self, images: torch.Tensor, classes) -> torch.Tensor:
-        """Un-normalised maps at the layer's resolution: (B, h, w) float on the images' device."""
-        images = image_batch(images)
+        """Un-normalised maps at the layer's resolution: (B, h, w) float on the images' device.
+
+        ``images`` must be finite float (B, C, H, W) (channels-last, NaN/inf: ValueError); a model producing
+        NaN/inf logits, activations or gradients is a ValueError naming the rows.
+        """
+        return self._raw(image_batch(images, model=self.model), classes)
+
+    def _raw(self, images: torch.Tensor, classes) -> torch.Tensor:
         classes = class_vector(classes, images.shape[0], "classes")
         device = model_device(self.model, images.device)
         grad_mode = torch.enable_grad() if self.needs_gradient else torch.no_grad()
@@ -226,26 +156,36 @@ class CAMExtractor:
             logits = self.model(inputs)
             check_logits(logits, images.shape[0])
             classes = class_vector(classes, images.shape[0], "classes", logits.shape[1]).to(device)
-            if self._calls != 1:
-                raise ValueError(
-                    f"target layer {type(self.target_layer).__name__} ran {self._calls} times in one forward pass; "
-                    "choose a layer that runs exactly once"
-                )
-            captured = self._activation
-            activation = self.reshape(captured) if self.reshape is not None else captured
-            if not isinstance(activation, torch.Tensor) or activation.dim() != 4 or activation.shape[0] != images.shape[0]:
-                shape = tuple(activation.shape) if isinstance(activation, torch.Tensor) else type(activation).__name__
-                raise ValueError(
-                    f"the target layer's activation must be (B, K, h, w) = ({images.shape[0]}, K, h, w); got {shape} "
-                    "(pass reshape=... for token layouts, e.g. vit_token_reshape)"
-                )
-            maps = self._build(activation, captured, logits, classes)
-        return maps.detach().float().to(images.device)
+            captured, activation = self._captured(images.shape[0])
+            check_model_values(activation, f"activations at the target layer {type(self.target_layer).__name__}")
+            maps = self._build(activation, captured, logits, classes).detach().float()
+        check_model_values(maps, "class activation maps")
+        return maps.to(images.device)
+
+    def _captured(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the hooked tensor, its (B, K, h, w) activation) of the forward pass that just ran."""
+        if self._calls != 1:
+            raise ValueError(
+                f"target layer {type(self.target_layer).__name__} ran {self._calls} times in one forward pass; "
+                "choose a layer that runs exactly once"
+            )
+        captured = self._activation
+        activation = self.reshape(captured) if self.reshape is not None else captured
+        if not isinstance(activation, torch.Tensor) or activation.dim() != 4 or activation.shape[0] != batch:
+            shape = tuple(activation.shape) if isinstance(activation, torch.Tensor) else type(activation).__name__
+            raise ValueError(
+                f"the target layer's activation must be (B, K, h, w) = ({batch}, K, h, w); got {shape} "
+                "(pass reshape=... for token layouts, e.g. vit_token_reshape)"
+            )
+        return captured, activation
 
     def __call__(self, images: torch.Tensor, classes) -> torch.Tensor:
-        """(B, H, W) maps in [0, 1] at the input's size, one per image for ``classes`` (an int or B ints)."""
-        images = image_batch(images)
-        return upsample_and_normalize(self.raw_maps(images, classes), images.shape[-2:], self.interpolation)
+        """(B, H, W) maps in [0, 1] at the input's size, one per image for ``classes`` (an int or B ints).
+
+        Input checks and errors: see :meth:`raw_maps`.
+        """
+        images = image_batch(images, model=self.model)
+        return upsample_and_normalize(self._raw(images, classes), images.shape[-2:], self.interpolation)
 
 
 class ClassActivationMap(CAMExtractor):
@@ -268,14 +208,14 @@ class ClassActivationMap(CAMExtractor):
             head = find_gap_linear_head(model)
             if head is None:
                 raise ValueError(
-                    f"{type(_network(model)).__name__} does not end in global average pooling + a linear layer, so the "
+                    f"{type(network_of(model)).__name__} does not end in global average pooling + a linear layer, so the "
                     "original CAM does not apply; use GradCAM(model, target_layer=...) (VGG and ViT have default "
                     "layers) or pass feature_layer= and linear= explicitly"
                 )
             feature_layer, capture, linear = head
         else:
             capture = "output"
-        linear = _resolve_layer(model, linear, "linear")
+        linear = resolve_layer(model, linear, "linear")
         if not isinstance(linear, nn.Linear):
             raise TypeError(f"linear must be an nn.Linear; got {type(linear).__name__}")
         super().__init__(model, feature_layer, capture=capture, interpolation=interpolation)
@@ -322,7 +262,7 @@ class GradCAM(CAMExtractor):
             default = default_gradcam_layer(model)
             if default is None:
                 raise ValueError(
-                    f"no default Grad-CAM layer is known for {type(_network(model)).__name__}: pass "
+                    f"no default Grad-CAM layer is known for {type(network_of(model)).__name__}: pass "
                     "target_layer=<module or dotted name> (typically the last convolutional block)"
                 )
             target_layer, capture, default_reshape = default
@@ -333,24 +273,44 @@ class GradCAM(CAMExtractor):
         score = logits.gather(1, classes[:, None]).sum()  # per-sample: row b depends on input b only
         (grad,) = torch.autograd.grad(score, captured)
         grad = self.reshape(grad) if self.reshape is not None else grad
+        check_model_values(grad, "gradients ∂Z_c/∂A at the target layer")
         weights = grad.mean(dim=(2, 3))
         return F.relu(torch.einsum("bk,bkhw->bhw", weights, activation))
 
 
 def upsample_and_normalize(maps: torch.Tensor, size, interpolation: str = "bilinear") -> torch.Tensor:
-    """(B, h, w) raw maps → (B, H, W) in [0, 1]: upsample, then per-image min–max (constant maps → 0), clamp."""
+    """(B, h, w) raw maps → (B, H, W) in [0, 1]: upsample, then per-image min–max (constant maps → 0), clamp.
+
+    ``maps`` must be finite float (B, h, w) maps; ``size`` is (H, W), two positive ints.
+    """
+    maps = map_batch(maps, "maps")
     if interpolation not in INTERPOLATIONS:
         raise ValueError(f"interpolation must be one of {INTERPOLATIONS}; got {interpolation!r}")
-    up = F.interpolate(maps[:, None].float(), size=tuple(size), mode=interpolation, align_corners=False)[:, 0]
+    size = _output_size(size)
+    up = F.interpolate(maps[:, None].float(), size=size, mode=interpolation, align_corners=False)[:, 0]
     low = up.amin(dim=(1, 2), keepdim=True)
     span = up.amax(dim=(1, 2), keepdim=True) - low
     normalized = torch.where(span > 0, (up - low) / span.clamp_min(torch.finfo(up.dtype).tiny), torch.zeros_like(up))
     return normalized.clamp(0.0, 1.0)
 
 
+def _output_size(size) -> tuple[int, int]:
+    try:
+        values = tuple(size)
+        ok = len(values) == 2 and all(int(v) == v and int(v) > 0 for v in values)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"size must be the output (H, W), two positive ints; got {size!r}")
+    return int(values[0]), int(values[1])
+
+
 def class_activation_maps(model: nn.Module, images: torch.Tensor, classes, *, method: str = "auto", target_layer=None,
                           interpolation: str = "bilinear") -> torch.Tensor:
     """(B, H, W) class activation maps in [0, 1] for (B, C, H, W) images in [0, 1].
+
+    The images must be finite floats, channels first; NaN/inf, a channels-last layout or a model producing
+    NaN/inf values is a ValueError (see :meth:`CAMExtractor.raw_maps`).
 
     Args:
         classes: an int or B ints (the paper: the true labels).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy import ndimage
 
 from ..distances import changed_pixel_mask, cluster_labels
@@ -27,7 +28,8 @@ def perturbation_clusters(delta) -> tuple[np.ndarray, pd.DataFrame]:
     """Label the clusters of each perturbation and describe every cluster.
 
     Args:
-        delta: (B, C, H, W) perturbations x_adv − x (tensor or numpy array), any scale.
+        delta: (B, C, H, W) perturbations x_adv − x (tensor or numpy array), any scale; float, finite and
+            channels first (NaN/inf or a channels-last layout is a ValueError).
 
     Returns:
         ``(labels, table)``: ``labels`` is an int32 (B, H, W) array, 0 for unchanged pixels and 1..count_b
@@ -41,6 +43,17 @@ def perturbation_clusters(delta) -> tuple[np.ndarray, pd.DataFrame]:
     return labels, cluster_table(labels, delta)
 
 
+def _label_maps(labels) -> np.ndarray:
+    if isinstance(labels, torch.Tensor):
+        labels = labels.detach().cpu().numpy()
+    labels = np.asarray(labels)
+    if labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"labels must be integer cluster labels (0 = unchanged, 1..count); got dtype {labels.dtype}")
+    if labels.size and int(labels.min()) < 0:
+        raise ValueError(f"labels must be ≥ 0 (0 = unchanged pixel); got {int(labels.min())}")
+    return labels
+
+
 def cluster_table(labels: np.ndarray, delta) -> pd.DataFrame:
     """One row per (example, cluster) of a (B, H, W) label map and its (B, C, H, W) perturbations.
 
@@ -51,9 +64,12 @@ def cluster_table(labels: np.ndarray, delta) -> pd.DataFrame:
         ``labels[b, top:bottom, left:right]``), ``energy`` (Σ δ² over the cluster's pixels and all channels,
         in the units of δ squared) and ``energy_share`` (energy / Σ δ² of the whole perturbation; the
         shares of an example sum to 1). An example without changed pixels has no rows.
+
+    ``labels`` must be non-negative integers of shape (B, H, W) matching ``delta`` (B, C, H, W), a finite float
+    perturbation (TypeError / ValueError otherwise).
     """
     delta = image_batch(delta, "delta")
-    labels = np.asarray(labels)
+    labels = _label_maps(labels)
     if labels.ndim != 3 or labels.shape != (delta.shape[0], *delta.shape[2:]):
         raise ValueError(
             f"labels must have shape (B, H, W) = {(delta.shape[0], *delta.shape[2:])} to match delta {tuple(delta.shape)}; "

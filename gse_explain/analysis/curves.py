@@ -21,7 +21,20 @@ import torch
 
 from ..models.inference import predict
 from ._inputs import percentile_list
-from .runs import base_columns, column_tensor, iter_row_batches, long_format, named_runs, open_run, run_label, run_model
+from .runs import (
+    base_columns,
+    carry_coverage,
+    check_coverage,
+    column_tensor,
+    iter_row_batches,
+    long_format,
+    named_runs,
+    open_run,
+    run_label,
+    run_model,
+    weights_for,
+    with_coverage,
+)
 from .aggregate import summarize_groups
 from .interpretability import DEFAULT_PERCENTILES, interpretability_score
 from .saliency import adversarial_saliency_map
@@ -48,13 +61,15 @@ def interpretability_table(
     attack: str | None = None,
     device="cpu",
     batch_size: int = 64,
+    weights=None,
+    allow_incomplete: bool = False,
 ) -> pd.DataFrame:
     """IS of every counted row of one stored run, in tidy (long) form.
 
     Args:
         run: a result store path or a :class:`~gse_explain.evaluation.RunResults`.
         model: the classifier the run attacked (taking the stored images, [0, 1] for CLI runs); None
-            rebuilds it from the run's configuration (weights path as stored).
+            rebuilds it from the run's configuration (weights file checked against the stored SHA-256).
         percentiles: P values in (0, 100] (default 50, 60, 70, 80, 90).
         successful_only: keep only successful rows (default False: all rows with ‖δ‖₂ > 0, as the paper).
         targets: ``"stored"`` (the run's targets; targeted runs only) or ``"predicted"`` (argmax f(x_adv)).
@@ -62,25 +77,25 @@ def interpretability_table(
         attack: name in the ``attack`` column (default: the run's attack name).
         device: where a rebuilt model runs (a given model stays where it is).
         batch_size: rows per ASM model call.
+        weights: path of the run's weights file when it has moved since the run (accepted when its SHA-256
+            matches the store's); only with ``model=None``.
+        allow_incomplete: analyse a store whose run has not written all its batches (an error otherwise);
+            see :mod:`gse_explain.analysis.runs` for what the table then records.
 
     Returns:
         One row per (example row, percentile): ``attack``, ``batch``, ``image``, ``example``, ``label``,
         ``target`` (the t used), ``offset``, ``success``, ``l2`` (stored, [-1, 1] scale), ``percentile``,
-        ``interpretability_score`` (in [0, 1]).
+        ``interpretability_score`` (in [0, 1]); for an incomplete store also ``stored_images`` and
+        ``selected_images``. ``attrs["coverage"]`` = ``{attack name: coverage}`` (always).
     """
     run = open_run(run)
     values = percentile_list(percentiles)
-    if targets not in TARGET_SOURCES:
-        raise ValueError(f"targets must be one of {TARGET_SOURCES}; got {targets!r}")
-    if targets == "stored" and not run.config.get("targeted"):
-        raise ValueError(
-            f"the run in {run.store.path} is untargeted, so its rows have no target class; the paper computes IS on "
-            "targeted runs only. Pass targets='predicted' to use the adversarial image's predicted class instead"
-        )
-    model = run_model(run, model, device)
+    _check_targets(run, targets)
     name = run_label(run) if attack is None else attack
+    coverage = check_coverage(run, allow_incomplete)
+    model = run_model(run, model, device, weights=weights_for(weights, name, model))
     parts = []
-    for rows in iter_row_batches(run, successful_only=successful_only):
+    for rows in iter_row_batches(run, successful_only=successful_only, allow_incomplete=allow_incomplete):
         labels = column_tensor(rows.records, "label")
         row_targets = _row_targets(run, rows, model, targets)
         saliency = adversarial_saliency_map(model, rows.clean, labels, row_targets, sign_condition=sign_condition,
@@ -89,10 +104,21 @@ def interpretability_table(
         base = base_columns(rows.records, name)
         base["target"] = row_targets.numpy()
         parts.append(long_format(base, "percentile", values, "interpretability_score", scores.cpu().numpy()))
-    if not parts:
-        columns = [*base_columns(run.records.head(0), name).columns, "percentile", "interpretability_score"]
-        return pd.DataFrame(columns=columns)
-    return pd.concat(parts, ignore_index=True)
+    if parts:
+        table = pd.concat(parts, ignore_index=True)
+    else:
+        table = pd.DataFrame(columns=[*base_columns(run.records.head(0), name).columns, "percentile", "interpretability_score"])
+    return with_coverage(table, {name: coverage})
+
+
+def _check_targets(run, targets: str) -> None:
+    if targets not in TARGET_SOURCES:
+        raise ValueError(f"targets must be one of {TARGET_SOURCES}; got {targets!r}")
+    if targets == "stored" and not run.config.get("targeted"):
+        raise ValueError(
+            f"the run in {run.store.path} is untargeted, so its rows have no target class; the paper computes IS on "
+            "targeted runs only. Pass targets='predicted' to use the adversarial image's predicted class instead"
+        )
 
 
 def aggregate_curves(
@@ -115,11 +141,15 @@ def aggregate_curves(
     Returns:
         One row per (attack, x): ``attack``, ``x``, ``n`` (rows), ``mean``, ``std``, ``band_low``,
         ``band_high``, ``level``, ``band`` (``"t"``: Student-t interval of the mean; ``"bootstrap"``:
-        percentile bootstrap with ``n_boot`` resamples and ``seed``; see :mod:`.aggregate`).
+        percentile bootstrap with ``n_boot`` resamples and ``seed``; see :mod:`.aggregate`). A table of
+        incomplete runs passes its ``stored_images`` / ``selected_images`` columns (also read back from a
+        CSV) and its ``attrs["coverage"]`` on (see :mod:`gse_explain.analysis.runs`).
     """
+    source = table
     if by_image:
         table = table.groupby(["attack", "batch", "image", x], sort=False, as_index=False)[value].mean()
-    return summarize_groups(table, ["attack", x], value, level=level, method=band, n_boot=n_boot, seed=seed)
+    curves = summarize_groups(table, ["attack", x], value, level=level, method=band, n_boot=n_boot, seed=seed)
+    return carry_coverage(source, curves)
 
 
 def interpretability_curves(
@@ -137,6 +167,8 @@ def interpretability_curves(
     device="cpu",
     batch_size: int = 64,
     by_image: bool = False,
+    weights=None,
+    allow_incomplete: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """IS curves of several stored runs (one per attack): ``(per_example_table, curves)``.
 
@@ -144,17 +176,27 @@ def interpretability_curves(
         runs: a mapping ``{attack name: store path or RunResults}`` or a sequence of them (named by their
             attack); a single run is accepted too.
         model: the model all runs attacked, or None to rebuild each run's own model from its configuration.
+        weights: with ``model=None``, the weights file of runs whose file has moved: one path for every run,
+            or a mapping ``{run name: path}`` (runs left out use their stored path).
+        allow_incomplete: analyse stores whose run has not written all its batches (an error otherwise; all
+            stores are checked before any is analysed); both tables then carry ``stored_images`` and
+            ``selected_images`` columns (see :mod:`gse_explain.analysis.runs`).
         Other arguments: see :func:`interpretability_table` and :func:`aggregate_curves`.
 
     Returns:
-        The concatenated :func:`interpretability_table` of all runs and its :func:`aggregate_curves`.
-        Write either with :func:`~gse_explain.analysis.write_csv`.
+        The concatenated :func:`interpretability_table` of all runs and its :func:`aggregate_curves`, each
+        with ``attrs["coverage"]`` = ``{run name: coverage}``. Write either with
+        :func:`~gse_explain.analysis.write_csv`.
     """
+    named = named_runs(runs)
+    coverage = {name: check_coverage(run, allow_incomplete) for name, run in named.items()}
     cache: dict = {}
     tables = [
-        interpretability_table(run, run_model(run, model, device, cache), percentiles=percentiles, successful_only=successful_only, targets=targets,
-                               sign_condition=sign_condition, attack=name, batch_size=batch_size)
-        for name, run in named_runs(runs).items()
+        interpretability_table(run, run_model(run, model, device, cache, weights=weights_for(weights, name, model)),
+                               percentiles=percentiles, successful_only=successful_only, targets=targets,
+                               sign_condition=sign_condition, attack=name, batch_size=batch_size,
+                               allow_incomplete=allow_incomplete)
+        for name, run in named.items()
     ]
-    table = pd.concat(tables, ignore_index=True)
+    table = with_coverage(pd.concat(tables, ignore_index=True), coverage)
     return table, aggregate_curves(table, level=level, band=band, n_boot=n_boot, seed=seed, by_image=by_image)

@@ -43,7 +43,8 @@ def saliency_threshold(saliency: torch.Tensor, percentiles=DEFAULT_PERCENTILES) 
     """Per-image thresholds τ_P (see the module docstring) of (B, C, H, W) saliency maps.
 
     Args:
-        saliency: (B, C, H, W) signed maps (e.g. :func:`~gse_explain.analysis.adversarial_saliency_map`).
+        saliency: (B, C, H, W) signed maps (e.g. :func:`~gse_explain.analysis.adversarial_saliency_map`), float and
+            finite (NaN/inf or a channels-last layout is a ValueError).
         percentiles: one value or a sequence, each in (0, 100].
 
     Returns:
@@ -67,6 +68,7 @@ def saliency_threshold(saliency: torch.Tensor, percentiles=DEFAULT_PERCENTILES) 
 
 def saliency_mask(saliency: torch.Tensor, percentile: float) -> torch.Tensor:
     """Boolean (B, C, H, W) mask B_P = 1[ASM > τ_P] for one percentile."""
+    saliency = image_batch(saliency, "saliency")
     tau = saliency_threshold(saliency, [percentile])[:, 0]
     return saliency.detach() > tau.view(-1, 1, 1, 1)  # NaN compares False: empty mask
 
@@ -76,7 +78,8 @@ def interpretability_score(saliency: torch.Tensor, delta: torch.Tensor, percenti
 
     Args:
         saliency: (B, C, H, W) adversarial saliency maps (of the clean images, as in the paper).
-        delta: (B, C, H, W) perturbations x_adv − x, any scale (IS is scale-free).
+        delta: (B, C, H, W) perturbations x_adv − x, any scale (IS is scale-free), the saliency's shape.
+        Both are float and finite; NaN/inf, a channels-last layout or differing shapes is a ValueError.
         percentiles: one value or a sequence, each in (0, 100] (default: 50, 60, 70, 80, 90).
 
     Returns:

@@ -1,4 +1,20 @@
-"""Reading stored runs for analysis: the run, its model, and its (clean, adversarial) rows batch by batch."""
+"""Reading stored runs for analysis: the run, its model, and its (clean, adversarial) rows batch by batch.
+
+Incomplete stores. A store whose run has not written every batch yet (``RunResults.complete`` is False)
+is an error for every function that reads its rows (:func:`iter_row_batches` and the store-level tables
+built on it), naming the store and the missing batches, because statistics over part of a run look like
+statistics over all of it. ``allow_incomplete=True`` analyses the stored batches; the tables then say
+what they cover:
+
+- ``table.attrs["coverage"]``: ``{run name: coverage dict}`` (:func:`run_coverage`: ``store``,
+  ``complete``, ``batches``, ``of_batches``, ``missing_batches``, ``images``, ``of_images``), on every
+  store-level table, complete or not (pandas drops ``attrs`` in CSV files and most operations);
+- the columns ``stored_images`` and ``selected_images`` (the run's clean images in stored batches, and
+  the images its selection holds), in every table with at least one incomplete run, so that a CSV
+  written from part of a run says so. Tables of complete stores have no such columns.
+
+A store without any stored example is always an error.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +29,12 @@ from torch import nn
 
 from ..evaluation.rebuild import load_run_model
 from ..evaluation.store import RunResults, load_results
+from ._inputs import nonfinite_rows, rows_text
 
 #: Record columns copied into every analysis table (when the run has them).
 RECORD_COLUMNS = ["batch", "image", "example", "label", "target", "offset", "success", "l2"]
+#: Columns that tables of incomplete runs carry (see the module docstring).
+COVERAGE_COLUMNS = ("stored_images", "selected_images")
 
 
 def open_run(run) -> RunResults:
@@ -86,10 +105,86 @@ class RowBatch:
         return self.adversarial - self.clean
 
 
-def iter_row_batches(run: RunResults, *, successful_only: bool) -> Iterator[RowBatch]:
-    """Rows with a non-zero perturbation (and, if asked, a successful attack), one stored batch at a time."""
+def run_coverage(run: RunResults) -> dict:
+    """What part of its run a store holds: ``{"store", "complete", "batches", "of_batches", "missing_batches",
+    "images", "of_images"}`` (``of_*`` None when the store has no selection yet)."""
+    records = run.records
+    present = sorted(int(b) for b in records["batch"].unique()) if "batch" in records.columns else []
+    images = int(records[["batch", "image"]].drop_duplicates().shape[0]) if present and "image" in records.columns else 0
+    expected = run.expected_batches
+    selected = len(run.store.read_selection()["positions"]) if expected is not None else None
+    missing = sorted(set(range(expected)) - set(present)) if expected is not None else None
+    return {"store": str(run.store.path), "complete": bool(run.complete), "batches": len(present), "of_batches": expected,
+            "missing_batches": missing, "images": images, "of_images": selected}
+
+
+def check_coverage(run: RunResults, allow_incomplete: bool = False) -> dict:
+    """:func:`run_coverage` of a store with examples; ValueError for an empty store, and for an incomplete
+    one unless ``allow_incomplete``."""
     if run.records.empty:
-        raise ValueError(f"the store {run.store.path} holds no examples yet")
+        raise ValueError(f"the store {run.store.path} holds no examples yet: there is nothing to analyse")
+    coverage = run_coverage(run)
+    if coverage["complete"] or allow_incomplete:
+        return coverage
+    if coverage["of_batches"] is None:
+        what = "has stored batches but no selection.json, so how many batches the run has is unknown"
+    else:
+        missing = coverage["missing_batches"]
+        shown = ", ".join(map(str, missing[:10])) + (", …" if len(missing) > 10 else "")
+        what = (f"is incomplete: {len(missing)} of its {coverage['of_batches']} batches are missing (batch {shown}); "
+                f"it holds {coverage['images']} of {coverage['of_images']} selected images")
+    raise ValueError(
+        f"the store {run.store.path} {what}. Finish the run first (running it again resumes it), or pass "
+        "allow_incomplete=True to analyse the stored batches only (the tables then record their coverage)"
+    )
+
+
+def with_coverage(table: pd.DataFrame, coverage: Mapping[str, dict]) -> pd.DataFrame:
+    """``table`` (with an ``attack`` column) with ``attrs["coverage"]`` and, when a run is incomplete, the
+    :data:`COVERAGE_COLUMNS` per attack (see the module docstring)."""
+    if any(not c["complete"] for c in coverage.values()):
+        for column, key in zip(COVERAGE_COLUMNS, ("images", "of_images")):
+            table[column] = table["attack"].map({name: c[key] for name, c in coverage.items()})
+    table.attrs["coverage"] = {name: dict(c) for name, c in coverage.items()}
+    return table
+
+
+def carry_coverage(table: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+    """``summary`` (one row per attack and x, aggregated from ``table``) with ``table``'s coverage columns
+    (per attack) and ``attrs["coverage"]``."""
+    if all(column in table.columns for column in COVERAGE_COLUMNS):
+        per_attack = table.groupby("attack", sort=False)[list(COVERAGE_COLUMNS)].first()
+        for column in COVERAGE_COLUMNS:
+            summary[column] = summary["attack"].map(per_attack[column])
+    if "coverage" in table.attrs:
+        summary.attrs["coverage"] = {name: dict(c) for name, c in table.attrs["coverage"].items()}
+    return summary
+
+
+def weights_for(weights, name: str, model) -> str | os.PathLike | None:
+    """The weights path for run ``name``: ``weights`` itself, or its entry when it is a mapping ``{name: path}``."""
+    if weights is None:
+        return None
+    if model is not None:
+        raise ValueError("pass either model= (used as it is) or weights= (to rebuild the run's model), not both")
+    if isinstance(weights, Mapping):
+        return weights.get(name)
+    if not isinstance(weights, (str, os.PathLike)):
+        raise TypeError(f"weights must be a path or a mapping {{run name: path}}; got {type(weights).__name__}")
+    return weights
+
+
+def iter_row_batches(run: RunResults, *, successful_only: bool, allow_incomplete: bool = False) -> Iterator[RowBatch]:
+    """Rows with a non-zero perturbation (and, if asked, a successful attack), one stored batch at a time.
+
+    The store must hold examples, and all of its run's batches unless ``allow_incomplete`` (see the module
+    docstring); this is checked at the call, before the first batch is read.
+    """
+    check_coverage(run, allow_incomplete)
+    return _row_batches(run, successful_only)
+
+
+def _row_batches(run: RunResults, successful_only: bool) -> Iterator[RowBatch]:
     for batch in sorted(run.records["batch"].unique()):
         clean, adversarial, batch_records = run.images(int(batch))
         records = run.records[run.records["batch"] == batch].reset_index(drop=True)
@@ -98,6 +193,7 @@ def iter_row_batches(run: RunResults, *, successful_only: bool) -> Iterator[RowB
         clean_images = torch.from_numpy(clean)
         clean_rows = clean_images[column_tensor(records, "image")]
         adversarial = torch.from_numpy(adversarial)
+        _check_stored_finite(run, int(batch), clean_images, adversarial, records)
         keep = (adversarial - clean_rows).flatten(1).ne(0).any(dim=1).numpy()  # ‖δ‖₂ > 0
         if successful_only:
             keep &= records["success"].to_numpy(dtype=bool)
@@ -105,6 +201,17 @@ def iter_row_batches(run: RunResults, *, successful_only: bool) -> Iterator[RowB
             continue
         index = torch.from_numpy(np.flatnonzero(keep))
         yield RowBatch(records[keep].reset_index(drop=True), clean_rows[index], adversarial[index], clean_images)
+
+
+def _check_stored_finite(run, batch: int, clean: torch.Tensor, adversarial: torch.Tensor, records) -> None:
+    for what, images, examples in (("clean", clean, None), ("adversarial", adversarial, records)):
+        rows = nonfinite_rows(images)
+        if rows:
+            where = f"rows {rows_text(rows)}"
+            if examples is not None and "example" in examples.columns:
+                where += f" (examples {examples['example'].to_numpy()[rows][:10].tolist()})"
+            raise ValueError(f"batch {batch} of the store {run.store.path} holds NaN or inf {what} images at {where}; "
+                             "the attack that wrote them failed: rerun those batches (delete the batch file and resume)")
 
 
 def column_tensor(records: pd.DataFrame, column: str) -> torch.Tensor:

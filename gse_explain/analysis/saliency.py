@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from ..models.inference import frozen_model, model_device
-from ._inputs import check_logits, class_vector, image_batch
+from ._inputs import check_logits, check_model_values, class_vector, image_batch
 
 __all__ = ["adversarial_saliency_map"]
 
@@ -56,8 +56,8 @@ def adversarial_saliency_map(
         model: classifier taking images in [0, 1] (a ``gse_explain`` model) and returning logits (B, K).
             It is run in eval mode without parameter gradients; its mode and ``requires_grad`` flags are
             restored afterwards.
-        images: (B, C, H, W) float images in [0, 1] (usually the *clean* images, as in the paper).
-            Not modified.
+        images: (B, C, H, W) float images in [0, 1] (usually the *clean* images, as in the paper), finite
+            (NaN/inf is a ValueError), channels first (a channels-last array is a ValueError). Not modified.
         labels: true classes y, an int or B ints.
         targets: target classes t, an int or B ints (any class per row).
         sign_condition: zero the entries where ∂Z_t/∂x < 0 or Σ_{j≠t} ∂Z_j/∂x > 0 (Papernot et al.);
@@ -67,8 +67,12 @@ def adversarial_saliency_map(
     Returns:
         (B, C, H, W) tensor of the images' dtype on the images' device, in units of logit² per
         (unit of [0, 1] input)², signed.
+
+    Raises:
+        ValueError: bad images (see above), or the model returns NaN/inf logits or gradients (the rows are
+            named), so no NaN map is ever returned.
     """
-    images = image_batch(images)
+    images = image_batch(images, model=model)
     batch = images.shape[0]
     labels = class_vector(labels, batch, "labels")
     targets = class_vector(targets, batch, "targets")
@@ -81,15 +85,16 @@ def adversarial_saliency_map(
         for start in range(0, batch, chunk):
             stop = min(start + chunk, batch)
             maps.append(_saliency_chunk(model, images[start:stop], labels[start:stop], targets[start:stop],
-                                        sign_condition, device).to(images.device))
+                                        sign_condition, device, start).to(images.device))
     return torch.cat(maps)
 
 
-def _saliency_chunk(model, images, labels, targets, sign_condition, device) -> torch.Tensor:
+def _saliency_chunk(model, images, labels, targets, sign_condition, device, offset: int) -> torch.Tensor:
+    """ASM of one chunk; ``offset`` (the chunk's first row in the caller's batch) is for error messages."""
     # A fresh leaf: the caller's tensor is neither modified nor given a gradient.
     inputs = images.detach().to(device).clone().requires_grad_(True)
     logits = model(inputs)
-    check_logits(logits, inputs.shape[0])
+    check_logits(logits, inputs.shape[0], offset)
     num_classes = logits.shape[1]
     class_vector(labels, inputs.shape[0], "labels", num_classes)
     class_vector(targets, inputs.shape[0], "targets", num_classes)
@@ -98,10 +103,15 @@ def _saliency_chunk(model, images, labels, targets, sign_condition, device) -> t
     label_seed = torch.zeros_like(logits).scatter_(1, labels.to(device)[:, None], 1.0)
     (grad_target,) = torch.autograd.grad(logits, inputs, grad_outputs=target_seed, retain_graph=True)
     (grad_label,) = torch.autograd.grad(logits, inputs, grad_outputs=label_seed, retain_graph=sign_condition)
+    check_model_values(grad_target, "gradients ∂Z_t/∂x", offset)
+    check_model_values(grad_label, "gradients ∂Z_y/∂x", offset)
     saliency = grad_target * grad_label.abs()
     if sign_condition:
         # Σ_{j≠t} ∂Z_j/∂x seeded directly (not as a difference of two gradients, which would round).
         (grad_others,) = torch.autograd.grad(logits, inputs, grad_outputs=1.0 - target_seed)
+        check_model_values(grad_others, "gradients Σ_{j≠t} ∂Z_j/∂x", offset)
         useless = (grad_target < 0) | (grad_others > 0)
         saliency = torch.where(useless, torch.zeros_like(saliency), saliency)
-    return saliency.detach().to(images.dtype)
+    saliency = saliency.detach().to(images.dtype)
+    check_model_values(saliency, "saliency values (finite gradients overflowing the images' dtype)", offset)
+    return saliency

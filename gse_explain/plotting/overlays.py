@@ -2,6 +2,9 @@
 
 Every function takes an optional ``ax`` (or ``axes``) to draw into and returns ``(fig, axes)``. Images are
 (C, H, W) or (H, W, C) arrays/tensors in [0, 1]; perturbations δ = x_adv − x are (C, H, W); maps (H, W).
+Batches (:func:`plot_examples`) are (N, C, H, W), channels first. Every image, perturbation and map must be
+floating-point and finite: a uint8 image (which would be clipped to white), a NaN or inf value (which would
+be drawn as a plausible picture) or a channels-last batch is an error, as in :mod:`gse_explain.analysis`.
 
 Panels: original, adversarial, perturbation (δ scaled symmetrically so that 0 is mid-grey; unchanged
 pixels are exactly that grey), perturbed-pixel mask (changed pixels black on white), cluster labels (one
@@ -18,6 +21,7 @@ import numpy as np
 import torch
 from matplotlib.colors import ListedColormap
 
+from ..analysis._inputs import check_finite, image_batch, map_batch
 from ..distances import cluster_labels
 
 __all__ = [
@@ -37,19 +41,27 @@ _TITLES = {"original": "original", "adversarial": "adversarial", "perturbation":
            "mask": "perturbed pixels", "clusters": "clusters", "cam": "CAM"}
 
 
-def _numpy(array) -> np.ndarray:
+def _numpy(array, name: str) -> np.ndarray:
+    """A finite floating array as float64 (TypeError for other dtypes, ValueError for NaN/inf)."""
     if isinstance(array, torch.Tensor):
-        array = array.detach().cpu().numpy()
-    return np.asarray(array, dtype=np.float64)
+        array = array.detach().cpu()
+        array = (array.float() if array.dtype == torch.bfloat16 else array).numpy()
+    array = np.asarray(array)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise TypeError(f"{name} must be a floating-point array in [0, 1]; got dtype {array.dtype} "
+                        "(convert uint8 images with .float() / 255, or np.asarray(x, dtype=float) / 255)")
+    check_finite(array, name)
+    return array.astype(np.float64, copy=False)
 
 
 def _hwc(image, name: str) -> np.ndarray:
     """(C, H, W) or (H, W, C) image → (H, W, C) with C in {1, 3}."""
-    image = _numpy(image)
+    image = _numpy(image, name)
     if image.ndim == 2:
         return image[..., None]
     if image.ndim != 3:
-        raise ValueError(f"{name} must be one image (C, H, W) or (H, W, C); got shape {image.shape}")
+        hint = f"; pass one row of the batch, e.g. {name}[0]" if image.ndim == 4 else ""
+        raise ValueError(f"{name} must be one image (C, H, W) or (H, W, C); got shape {image.shape}{hint}")
     if image.shape[0] in (1, 3):  # channels first, the library's layout (wins when both ends could be channels)
         image = image.transpose(1, 2, 0)
     if image.shape[-1] not in (1, 3):
@@ -119,7 +131,9 @@ def show_cam(image, cam, ax=None, title: str | None = None, alpha: float = 0.5, 
     """Draw a (H, W) CAM in [0, 1] as a heat-map over the image (same H × W)."""
     fig, ax = _axis(ax)
     picture = _hwc(image, "image")
-    cam = _numpy(cam)
+    cam = _numpy(cam, "cam")
+    if cam.ndim != 2:
+        raise ValueError(f"cam must be one (H, W) map; got shape {cam.shape}")
     if cam.shape != picture.shape[:2]:
         raise ValueError(f"cam {cam.shape} must have the image's height and width {picture.shape[:2]}")
     _draw(ax, np.clip(picture, 0, 1), title, vmin=0, vmax=1)
@@ -127,10 +141,13 @@ def show_cam(image, cam, ax=None, title: str | None = None, alpha: float = 0.5, 
     return fig, ax
 
 
-def _check_panels(clean: np.ndarray, adversarial: np.ndarray, cams, panels: Sequence[str], row_labels):
-    """Validate :func:`plot_examples`' arguments; return (panels as a list, cams as (N, H, W) or None)."""
-    if clean.ndim != 4 or clean.shape != adversarial.shape:
-        raise ValueError(f"clean and adversarial must both be (N, C, H, W) with equal shapes; got {clean.shape} and {adversarial.shape}")
+def _check_panels(clean, adversarial, cams, panels: Sequence[str], row_labels):
+    """Validate :func:`plot_examples`' arguments; return (clean, adversarial as (N, C, H, W) float64 arrays,
+    panels as a list, cams as (N, H, W) or None)."""
+    clean, adversarial = image_batch(clean, "clean"), image_batch(adversarial, "adversarial")
+    if tuple(clean.shape) != tuple(adversarial.shape):
+        raise ValueError(f"clean and adversarial must both be (N, C, H, W) with equal shapes; got {tuple(clean.shape)} "
+                         f"and {tuple(adversarial.shape)}")
     panels = list(panels)
     if cams is None and tuple(panels) == PANELS:  # default panels without maps: leave the CAM column out
         panels.remove("cam")
@@ -142,12 +159,13 @@ def _check_panels(clean: np.ndarray, adversarial: np.ndarray, cams, panels: Sequ
     elif cams is None:
         raise ValueError("the 'cam' panel needs cams=(N, H, W) maps (e.g. from class_activation_maps)")
     else:
-        cams = _numpy(cams)
-        if cams.shape != (clean.shape[0], *clean.shape[2:]):
-            raise ValueError(f"cams must have shape (N, H, W) = {(clean.shape[0], *clean.shape[2:])}; got {cams.shape}")
+        cams = map_batch(cams, "cams")
+        if tuple(cams.shape) != (clean.shape[0], *clean.shape[2:]):
+            raise ValueError(f"cams must have shape (N, H, W) = {(clean.shape[0], *clean.shape[2:])}; got {tuple(cams.shape)}")
+        cams = _numpy(cams, "cams")
     if row_labels is not None and len(row_labels) != clean.shape[0]:
         raise ValueError(f"row_labels must have {clean.shape[0]} entries, one per row; got {len(row_labels)}")
-    return panels, cams
+    return _numpy(clean, "clean"), _numpy(adversarial, "adversarial"), panels, cams
 
 
 def _grid(axes, rows: int, columns: int, panel_size: float):
@@ -189,9 +207,10 @@ def plot_examples(
     """A grid of panels: one row per example (or per attack on the same image), one column per panel.
 
     Args:
-        clean, adversarial: (N, C, H, W) images in [0, 1] (rows; repeat the clean image to compare attacks).
-        cams: (N, H, W) maps in [0, 1], needed for the ``"cam"`` panel (dropped from the default panels
-            when None).
+        clean, adversarial: (N, C, H, W) float images in [0, 1] (rows; repeat the clean image to compare
+            attacks), finite and channels first (a channels-last batch is a ValueError).
+        cams: (N, H, W) finite float maps in [0, 1], needed for the ``"cam"`` panel (dropped from the default
+            panels when None).
         panels: names from :data:`PANELS`, in column order.
         row_labels: N strings written left of each row (e.g. attack names).
         axes: an existing (N, len(panels)) array of axes to draw into.
@@ -200,8 +219,7 @@ def plot_examples(
     Returns:
         ``(fig, axes)`` with ``axes`` a 2-D (N, len(panels)) array.
     """
-    clean, adversarial = _numpy(clean), _numpy(adversarial)
-    panels, cams = _check_panels(clean, adversarial, cams, panels, row_labels)
+    clean, adversarial, panels, cams = _check_panels(clean, adversarial, cams, panels, row_labels)
     rows = clean.shape[0]
     fig, axes = _grid(axes, rows, len(panels), panel_size)
     for row in range(rows):

@@ -12,7 +12,6 @@ from gse_explain.analysis import (
     interpretability_table,
     top_cam_region,
 )
-from gse_explain.evaluation.store import ResultStore
 
 
 def test_alignment_on_a_hand_made_pair():
@@ -44,22 +43,10 @@ def test_bad_inputs_are_reported():
 
 
 @pytest.fixture
-def resnet20_store(tmp_path, cifar_correct, resnet20_weights):
+def resnet20_store(tmp_path, cifar_correct, make_patch_store):
     """A stored targeted 'attack' on 3 real images (a 3 × 3 patch per row); the config names the real weights."""
-    images, labels = cifar_correct[0][:3], cifar_correct[1][:3]
-    config = {"dataset": "cifar10_npz", "model": "resnet20", "weights": str(resnet20_weights), "normalization": None,
-              "attack": "patch", "targeted": True, "mode": "targeted", "batch_size": 3, "bounds": [0.0, 1.0]}
-    store = ResultStore.create(tmp_path / "patch", config)
-    store.write_selection({"positions": [0, 1, 2], "examples": [0, 1, 2], "labels": labels.tolist(), "scanned": 3, "correct": 3})
-    image = np.tile(np.arange(3), 2)
-    adversarial = images[image].clone()
-    for row in range(6):
-        adversarial[row, :, 2 * row : 2 * row + 3, 10:13] = 1.0 - adversarial[row, :, 2 * row : 2 * row + 3, 10:13]
-    records = {"image": image, "label": labels[image].numpy(), "target": ((labels[image] + torch.tensor([1, 1, 1, 2, 2, 2])) % 10).numpy(),
-               "offset": np.repeat([1, 2], 3), "success": np.array([True, True, False, True, True, True]),
-               "l2": np.ones(6)}
-    store.write_batch(0, records, images, adversarial)
-    return tmp_path / "patch", images, adversarial, labels[image]
+    path, adversarial, row_labels = make_patch_store(tmp_path / "patch")
+    return path, cifar_correct[0][:3], adversarial, row_labels
 
 
 def test_stored_run_with_rebuilt_model(resnet20_store, resnet20):
