@@ -26,7 +26,9 @@ from .evaluation.tables import run_report
 __all__ = ["USER_ERRORS", "build_parser", "cli_message", "config_from_args", "main", "print_table"]
 
 
-def _parse_shard(text: str) -> tuple[int, int]:
+def _parse_shard(text: str) -> tuple[int, int] | str:
+    if text == "auto":
+        return text
     try:
         return parse_shard(text)
     except (TypeError, ValueError) as exc:
@@ -84,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=int, default=16, help="images per attack call (default: 16)")
     run.add_argument("--seed", type=int, default=0, help="seed for the attacks' random choices (default: 0)")
     run.add_argument("--output", help="result store folder (default: runs/<dataset>-<model>-<attack>-<mode>)")
-    run.add_argument("--shard", type=_parse_shard, default=(0, 1), metavar="i/n", help="run only batches b with b %% n == i (default: 0/1)")
+    run.add_argument("--shard", type=_parse_shard, default="auto", metavar="i/n|auto",
+                     help="run only batches b with b %% n == i; auto (default): i/n from torchrun (RANK, WORLD_SIZE) or a SLURM "
+                     "array (SLURM_ARRAY_TASK_ID/COUNT/MIN), else the whole run")
     run.add_argument("--overwrite", action="store_true", help="if --output holds a store with another configuration, move it aside and start anew")
     run.add_argument("--average", choices=["successful", "all"], default="successful",
                      help="targeted average case over successful pairs (paper) or all pairs (reference code)")

@@ -92,8 +92,9 @@ class RunConfig:
     Run:
         num_images: attack the first N correctly classified images (None: all).
         batch_size: images per attack call (≥ 1). seed: seed of the attacks' random choices (int).
-        device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda:1"``, … shard: ``(i, n)`` or ``"i/n"``:
-            attack only batches b with b % n == i.
+        device: ``"auto"`` (CUDA if available; ``cuda:LOCAL_RANK`` under torchrun), ``"cpu"``, ``"cuda:1"``, …
+        shard: ``(i, n)`` or ``"i/n"``: attack only batches b with b % n == i; ``"auto"``: i and n from torchrun or a
+            SLURM array (:mod:`.launchers`), the whole run otherwise.
     """
 
     dataset: str = "skimage"
@@ -115,7 +116,7 @@ class RunConfig:
     batch_size: int = 16
     seed: int = 0
     device: str = "auto"
-    shard: tuple[int, int] = (0, 1)
+    shard: tuple[int, int] | str = "auto"
 
     def __post_init__(self) -> None:
         self._check_data()
@@ -201,7 +202,7 @@ class RunConfig:
             raise TypeError(f"RunConfig.seed must be an int; got {self.seed!r} ({type(self.seed).__name__})")
         if not isinstance(self.device, str) or not self.device:
             raise TypeError(f"RunConfig.device must be a device string ('auto', 'cpu', 'cuda:0', ...); got {self.device!r}")
-        self._set("shard", parse_shard(self.shard))
+        self._set("shard", "auto" if self.shard == "auto" else parse_shard(self.shard))
 
     # -- derived values ----------------------------------------------------------------------------
     @property
@@ -232,7 +233,8 @@ class RunConfig:
         """The manifest form: every field (preset resolved) plus ``mode``, ``bounds`` and ``schema``."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out.update(preset=self.resolved_preset, options=dict(self.options), model_options=dict(self.model_options),
-                   offsets=list(self.offsets) if self.offsets is not None else None, shard=list(self.shard),
+                   offsets=list(self.offsets) if self.offsets is not None else None,
+                   shard=self.shard if self.shard == "auto" else list(self.shard),
                    mode=self.mode, bounds=list(self.bounds), schema=CONFIG_SCHEMA)
         return out
 
@@ -254,7 +256,7 @@ class RunConfig:
             raise ValueError(f"unknown run configuration keys {unknown}; known: {sorted(names)}")
         values = {k: v for k, v in data.items() if k in names}
         for key in ("offsets", "shard"):
-            if values.get(key) is not None:
+            if values.get(key) is not None and values[key] != "auto":
                 values[key] = tuple(values[key])
         if check_attack:
             return cls(**values)

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from ..io import file_sha256
 from .config import RunConfig
+from .launchers import resolve_device, resolve_shard
 from ..io import array_sha256
 from .protocol import Selection, attack_batch, dataset_identity, default_target_offsets, load_images, select_correct
 from .rebuild import load_model_and_data
@@ -60,13 +61,6 @@ def _sigterm_raises():
         yield
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def resolve_device(device: str) -> str:
-    """``"auto"`` → ``"cuda"`` when available, else ``"cpu"``; any other device string unchanged."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def store_config(config: RunConfig) -> dict:
@@ -130,13 +124,15 @@ def run(config: RunConfig, output: str | Path, *, progress: bool = True, overwri
         raise TypeError(f"run() takes a RunConfig; got {type(config).__name__} (build one with gse_explain.RunConfig(...))")
     log = sys.stderr if log is None else log
     output = Path(output)
+    shard = resolve_shard(config.shard)  # before anything is created: a launcher mismatch is an error
+    config = config.replace(shard=shard, device=resolve_device(config.device, config.shard))
     manifest_config = store_config(config)
     if (output / "manifest.json").exists():  # resume, or only report a complete run
         store = _open_store(output, manifest_config, overwrite, log)
         if _is_complete(store):
             print(f"{output} is complete; nothing to attack", file=log)
             return load_results(output)
-    model, dataset = load_model_and_data(config, resolve_device(config.device))  # before any store is created
+    model, dataset = load_model_and_data(config, config.device)  # before any store is created
     offsets = _target_offsets(config, dataset)
     manifest_config["dataset_identity"] = dataset_identity(dataset)
     store = _open_store(output, manifest_config, overwrite, log)  # (again): now the data's identity is compared too
