@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..evaluation.rebuild import load_run_model
+from ..evaluation.rebuild import check_model, load_run_model
 from ..evaluation.store import RunResults, load_results
 from ._inputs import nonfinite_rows, rows_text
 
@@ -76,9 +76,13 @@ def run_model(run: RunResults, model: nn.Module | None, device, cache: dict | No
 
     The rebuilt model's weights file must have the SHA-256 recorded in the store's manifest
     (:class:`~gse_explain.evaluation.rebuild.WeightsMismatchError` otherwise); ``weights`` points to the file
-    when it has moved since the run, and is accepted when its hash matches.
+    when it has moved since the run, and is accepted when its hash matches. A ``model`` passed in must be the
+    one the run attacked: its state-dict SHA-256 is checked against the manifest's ``model_sha256`` where the
+    store records one (:class:`~gse_explain.evaluation.rebuild.ModelMismatchError`). A run made with a model
+    object needs ``model`` (:class:`~gse_explain.evaluation.rebuild.ModelRequiredError` otherwise).
     """
     if model is not None:
+        check_model(model, run.config.get("model_sha256"), f"the run in {run.store.path}")
         return model
     config = run.run_config  # a StoreError names the manifest if the stored configuration is not valid here
     path = str(weights) if weights is not None else config.weights

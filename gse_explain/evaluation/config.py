@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["CIFAR_DATASETS", "COMPARED_WHEN_RECORDED", "CONFIG_SCHEMA", "NOT_COMPARED", "RunConfig", "parse_shard"]
+__all__ = [
+    "CIFAR_DATASETS", "COMPARED_WHEN_RECORDED", "CONFIG_SCHEMA", "NOT_COMPARED", "OBJECT_PREFIX", "RunConfig", "model_label",
+    "parse_shard",
+]
 
 #: Version of the JSON form written by :meth:`RunConfig.to_json` (1: the argparse-keyed dict of the first
 #: stores, which had no ``model_options``, ``device`` or ``shard``).
@@ -31,8 +34,10 @@ NOT_COMPARED = frozenset({"data_root", "weights", "download", "device", "shard",
 SCHEMA1_DEFAULTS: Mapping[str, Any] = types.MappingProxyType({"model_options": {}})
 #: Recorded facts about the data that are compared only when both sides have them (stores made before
 #: they were recorded, and a quick check made before the data is loaded, lack them).
-COMPARED_WHEN_RECORDED = frozenset({"dataset_identity"})
+COMPARED_WHEN_RECORDED = frozenset({"dataset_identity", "model_sha256"})
 _WEIGHT_WORDS = ("DEFAULT", "random")
+#: How a model passed as an object is named in a manifest (it cannot be rebuilt by name).
+OBJECT_PREFIX = "object:"
 
 
 def parse_shard(value) -> tuple[int, int]:
@@ -78,7 +83,9 @@ class RunConfig:
         index_file: ``imagenet_val``: the validation indices to use. labels_csv: ``folder``: labels CSV.
         download: ``cifar10``: download into ``data_root`` if missing (needs a network).
     Model:
-        model: a name from :func:`gse_explain.models.list_models`.
+        model: a name from :func:`gse_explain.models.list_models`, or an ``nn.Module`` taking [0, 1] images (used as
+            it is, on its own device; its manifest records its class and state-dict SHA-256, and the analysis asks
+            for the object again and checks that hash).
         weights: a weights file (stored absolute), ``"DEFAULT"`` (torchvision's), ``"random"``, or None (the
             model's built-in weights; an error for models without them).
         normalization: ``"unit"`` ([-1, 1]) or ``"imagenet"`` to override the model's input normalisation.
@@ -145,10 +152,14 @@ class RunConfig:
             raise TypeError(f"RunConfig.download must be a bool; got {self.download!r}")
 
     def _check_model(self) -> None:
-        from ..models import list_models
+        from torch import nn
 
-        if not isinstance(self.model, str) or self.model not in list_models():
-            raise ValueError(f"RunConfig.model: unknown model {self.model!r}; available: {', '.join(list_models())}")
+        if isinstance(self.model, nn.Module):
+            if self.weights is not None or self.normalization is not None or self.model_options:
+                raise ValueError("RunConfig.model is a model object: weights, normalization and model_options apply only "
+                                 "to models built by name; load and wrap the object yourself (gse_explain.models.wrap_model)")
+        elif not (isinstance(self.model, str) and self.model.startswith(OBJECT_PREFIX)):  # a stored object run: readable
+            _check_model_name(self.model)
         _check_type("weights", self.weights, (str, Path), "a weights file path, 'DEFAULT', 'random' or None")
         if self.weights is not None and str(self.weights) not in _WEIGHT_WORDS:
             self._set("weights", _absolute(self.weights))
@@ -232,7 +243,7 @@ class RunConfig:
     def to_json(self) -> dict:
         """The manifest form: every field (preset resolved) plus ``mode``, ``bounds`` and ``schema``."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        out.update(preset=self.resolved_preset, options=dict(self.options), model_options=dict(self.model_options),
+        out.update(model=model_label(self.model), preset=self.resolved_preset, options=dict(self.options), model_options=dict(self.model_options),
                    offsets=list(self.offsets) if self.offsets is not None else None,
                    shard=self.shard if self.shard == "auto" else list(self.shard),
                    mode=self.mode, bounds=list(self.bounds), schema=CONFIG_SCHEMA)
@@ -270,6 +281,30 @@ class RunConfig:
         config._set("offsets", config._checked_offsets())
         config._check_run()
         return config
+
+
+def _check_model_name(name) -> None:
+    """ValueError naming the problem unless ``name`` is a model that can be built by name."""
+    from .. import models
+
+    if not isinstance(name, str):
+        raise TypeError(f"RunConfig.model must be a model name (str) or an nn.Module; got {type(name).__name__}")
+    checker = getattr(models, "check_model_name", None)
+    if checker is not None:  # registry names, "timm:NAME" and "package.module:factory"
+        try:
+            checker(name)
+        except (ValueError, ImportError) as exc:
+            raise ValueError(f"RunConfig.model: {exc}") from None
+    elif name not in models.list_models():
+        raise ValueError(f"RunConfig.model: unknown model {name!r}; available: {', '.join(models.list_models())}")
+
+
+def model_label(model) -> str:
+    """How a run's model is named in its manifest: the registry name, or ``object:<module>.<class>`` for an object."""
+    if isinstance(model, str):
+        return model
+    cls = type(model)
+    return f"{OBJECT_PREFIX}{cls.__module__}.{cls.__qualname__}"
 
 
 def _frozen_options(name: str, options) -> Mapping[str, Any]:

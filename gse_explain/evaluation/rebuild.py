@@ -14,10 +14,11 @@ from typing import Any, Mapping
 
 import torch
 
-from .config import CIFAR_DATASETS, RunConfig
+from .config import CIFAR_DATASETS, OBJECT_PREFIX, RunConfig
 
 __all__ = [
-    "CIFAR_DATASETS", "WeightsMismatchError", "as_run_config", "check_weights", "load_model_and_data", "load_run_dataset",
+    "CIFAR_DATASETS", "ModelMismatchError", "ModelRequiredError", "WeightsMismatchError", "as_run_config", "check_model",
+    "check_weights", "load_model_and_data", "load_run_dataset",
     "load_run_model",
 ]
 
@@ -29,6 +30,28 @@ def as_run_config(config: RunConfig | Mapping[str, Any]) -> RunConfig:
 
 class WeightsMismatchError(ValueError):
     """A weights file's content differs from the one a stored run was made with (SHA-256)."""
+
+
+class ModelMismatchError(ValueError):
+    """A model passed for a stored run is not the one the run attacked (state-dict SHA-256)."""
+
+
+class ModelRequiredError(ValueError):
+    """A stored run was made with a model object, which cannot be rebuilt by name: pass it again."""
+
+
+def check_model(model, expected_sha256: str | None, where: str = "the run") -> None:
+    """Raise :class:`ModelMismatchError` unless ``model``'s state dict has the recorded SHA-256 (None passes)."""
+    from ..io import state_dict_sha256
+
+    if expected_sha256 is None or not hasattr(model, "state_dict"):
+        return
+    actual = state_dict_sha256(model)
+    if actual != expected_sha256:
+        raise ModelMismatchError(
+            f"the model passed has state-dict SHA-256 {actual}, but {where} attacked a model with {expected_sha256}: "
+            "it is another model (other weights, wrapper or dtype). Pass the model the run was made with, or leave "
+            "model=None to rebuild it from the store")
 
 
 def check_weights(path: str | os.PathLike, expected_sha256: str | None, where: str = "the run") -> None:
@@ -70,6 +93,12 @@ def load_run_model(config: RunConfig | Mapping[str, Any], device: str | torch.de
     if expected_sha256 is None and isinstance(config, Mapping):
         expected_sha256 = config.get("weights_sha256")
     config = as_run_config(config)
+    if not isinstance(config.model, str):
+        return config.model  # a model object is used as it is
+    if config.model.startswith(OBJECT_PREFIX):
+        raise ModelRequiredError(
+            f"the run was made with a model object ({config.model[len(OBJECT_PREFIX):]}), which cannot be rebuilt from the "
+            "store: pass the same model again (model=...; its state-dict SHA-256 is checked)")
     weights = config.weights if weights is None else str(weights)
     if weights is not None and weights not in ("DEFAULT", "random"):
         check_weights(weights, expected_sha256)
@@ -92,7 +121,7 @@ def load_run_dataset(config: RunConfig | Mapping[str, Any]):
     config = as_run_config(config)
     data_kwargs: dict[str, Any] = {}
     if config.dataset not in CIFAR_DATASETS:
-        data_kwargs["size"] = config.image_size or tuple(model_info(config.model).input_size[1:])
+        data_kwargs["size"] = config.image_size or _input_size(config)
     if config.dataset == "imagenet_val" and config.index_file:
         data_kwargs["index_file"] = config.index_file
     if config.dataset == "folder" and config.labels_csv:
@@ -100,6 +129,19 @@ def load_run_dataset(config: RunConfig | Mapping[str, Any]):
     if config.dataset == "cifar10":
         data_kwargs["download"] = config.download
     return load_dataset(config.dataset, root=config.data_root, **data_kwargs)
+
+
+def _input_size(config: RunConfig) -> tuple[int, int]:
+    """(H, W) images are resized to: the model's declared input size."""
+    from ..models import model_info
+
+    if isinstance(config.model, str):
+        return tuple(model_info(config.model).input_size[1:])
+    info = getattr(config.model, "info", None)
+    if info is not None and getattr(info, "input_size", None):
+        return tuple(info.input_size[1:])
+    raise ValueError("RunConfig.image_size is needed: the model object declares no input size (model.info.input_size), "
+                     f"and dataset {config.dataset!r} resizes its images")
 
 
 def load_model_and_data(config: RunConfig | Mapping[str, Any], device: str | torch.device = "cpu"):

@@ -25,10 +25,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..io import file_sha256
+from ..io import array_sha256, file_sha256, state_dict_sha256
 from .config import RunConfig
 from .launchers import resolve_device, resolve_shard
-from ..io import array_sha256
 from .protocol import Selection, attack_batch, dataset_identity, default_target_offsets, load_images, select_correct
 from .rebuild import load_model_and_data
 from .results import RunResults, load_results
@@ -66,12 +65,16 @@ def _sigterm_raises():
 def store_config(config: RunConfig) -> dict:
     """What the store's manifest records for ``config``: its JSON form plus the weights file's SHA-256.
 
-    The weights path may move between runs (it is not compared on resume); the content may not.
+    The weights path may move between runs (it is not compared on resume); the content may not. A model
+    passed as an object is identified by the SHA-256 of its state dict (``model_sha256``), which :func:`run`
+    also records for models built by name once they are built.
     """
     out = config.to_json()
     weights = config.weights
     has_file = weights is not None and weights not in ("DEFAULT", "random") and Path(weights).is_file()
     out["weights_sha256"] = file_sha256(weights) if has_file else None
+    if not isinstance(config.model, str):  # a model object: its content is all that identifies it
+        out["model_sha256"] = state_dict_sha256(config.model)
     return out
 
 
@@ -135,6 +138,7 @@ def run(config: RunConfig, output: str | Path, *, progress: bool = True, overwri
     model, dataset = load_model_and_data(config, config.device)  # before any store is created
     offsets = _target_offsets(config, dataset)
     manifest_config["dataset_identity"] = dataset_identity(dataset)
+    manifest_config["model_sha256"] = state_dict_sha256(model)
     store = _open_store(output, manifest_config, overwrite, log)  # (again): now the data's identity is compared too
     selection = select_correct(model, dataset, config.num_images, config.batch_size)
     store.write_selection(selection.to_json())
