@@ -6,7 +6,8 @@ Layers, bottom to top (each imports only from the layers before it):
 - ``data``: dataset registry (CIFAR-10, ``.npz``, NIPS-2017, ImageNet val, folders, scikit-image photos).
 - ``models``: model registry (:func:`create_model`), normalisation wrappers, ``models.inference``
   (``predict``, ``frozen_model``, ``model_device``, used by every layer above).
-- ``attacks``: one module per attack, each declaring its ``AttackSpec``; :func:`get_attack`, :func:`list_attacks`.
+- ``attacks``: one module per attack, each declaring its ``AttackSpec``; :func:`get_attack`, :func:`list_attacks`,
+  :class:`Attack` (a class API for torchattacks-style code).
 - ``evaluation``: metrics, protocol (image selection, targets), :class:`RunConfig`, :func:`run` (the one
   driver), the result store (:func:`load_results`), summaries and tables.
 - ``analysis``: adversarial saliency maps, interpretability scores and curves, CAMs, clusters, alignment,
@@ -22,12 +23,13 @@ models carry their own input normalisation.
 __version__ = "0.1.0"
 
 from .attacks import AttackResult, AttackSpec, get_attack, gse, list_attacks  # noqa: E402
+from .attacks.wrapper import Attack  # noqa: E402
 from .evaluation.config import RunConfig  # noqa: E402
 from .evaluation.run import RunError, run  # noqa: E402
 from .evaluation.results import RunResults, load_results  # noqa: E402
 from .models import create_model  # noqa: E402
 
 __all__ = [
-    "AttackResult", "AttackSpec", "RunConfig", "RunError", "RunResults", "__version__", "create_model", "get_attack", "gse",
+    "Attack", "AttackResult", "AttackSpec", "RunConfig", "RunError", "RunResults", "__version__", "create_model", "get_attack", "gse",
     "list_attacks", "load_results", "run",
 ]
