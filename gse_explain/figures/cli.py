@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..attacks import list_attacks
 from ..evaluate import USER_ERRORS, _parse_offsets, _parse_option, cli_message
+from ..io import check_writable_folder
 from .registry import list_figures
 from .reproduce import reproduce
 from .runner import StudyRunError
@@ -125,10 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _check(args)
         study = build_study(args.study, study_options(args))
+        runs_dir, out_dir = args.runs or f"runs/{study.name}", args.out or f"figures/{study.name}"
+        check_writable_folder(runs_dir, "the runs folder (--runs)")
+        check_writable_folder(out_dir, "the figures folder (--out)")
         print(describe(study), file=sys.stderr)
         if args.dry_run:
             return 0
-        reproduce(study, args.runs or f"runs/{study.name}", args.out or f"figures/{study.name}", rerun=args.rerun,
+        reproduce(study, runs_dir, out_dir, rerun=args.rerun,
                   only=args.only, device=args.device, progress=not args.no_progress,
                   command=["python", "-m", "gse_explain.figures", *(argv if argv is not None else sys.argv[1:])])
     except (StudyRunError, *USER_ERRORS) as exc:
