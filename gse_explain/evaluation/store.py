@@ -89,7 +89,16 @@ def config_diff(old: dict, new: dict) -> list[str]:
     def value(config: dict, key: str):
         return config.get(key, SCHEMA1_DEFAULTS.get(key))  # keys added since schema 1 take their old meaning
 
-    return [f"{k}: stored {value(old, k)!r}, requested {value(new, k)!r}" for k in sorted(keys) if value(old, k) != value(new, k)]
+    return [f"{k}: stored {value(old, k)!r}, requested {value(new, k)!r}{_WHY.get(k, '')}" for k in sorted(keys)
+            if value(old, k) != value(new, k)]
+
+
+#: What a difference in a recorded fact means, for the mismatch message.
+_WHY = {
+    "weights_sha256": " (the weights file's content is not the one the store was made with: pass the original file)",
+    "model_sha256": " (the model's parameters are not the ones the store was made with)",
+    "dataset_identity": " (the data at data_root is not the dataset the store was made from)",
+}
 
 
 def _is_store_skeleton(entry: Path) -> bool:

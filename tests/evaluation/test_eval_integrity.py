@@ -178,3 +178,19 @@ def test_killed_run_resumes_to_the_uninterrupted_records(slow_reference, npz_cop
     resumed = run(_config(npz_copy, resnet20_weights, options=SLOW_OPTIONS), output, progress=False)
     assert resumed.complete
     assert resumed.records[COMPARED].equals(slow_reference.records[COMPARED])
+
+
+def test_other_weights_are_refused_on_resume(reference, npz_copy, resnet20_weights, tmp_path):
+    copy = _copy(reference[0], tmp_path)
+    (copy / "batches" / "batch-000002.npz").unlink()
+    state = torch.load(resnet20_weights, map_location="cpu")
+    state["linear.bias"] = state["linear.bias"] + 0.5
+    other = tmp_path / "retrained.pt"
+    torch.save(state, other)
+    before = _files(copy)
+    with pytest.raises(StoreMismatchError, match=r"weights_sha256: stored .* the weights file's content is not the one"):
+        run(_config(npz_copy, other), copy, progress=False)
+    assert _files(copy) == before
+    moved = tmp_path / "moved.pt"  # the same content at another path: accepted, the run resumes
+    shutil.copyfile(resnet20_weights, moved)
+    assert run(_config(npz_copy, moved), copy, progress=False).complete
