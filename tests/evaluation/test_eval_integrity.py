@@ -188,7 +188,7 @@ def test_other_weights_are_refused_on_resume(reference, npz_copy, resnet20_weigh
     other = tmp_path / "retrained.pt"
     torch.save(state, other)
     before = _files(copy)
-    with pytest.raises(StoreMismatchError, match=r"weights_sha256: stored .* the weights file's content is not the one"):
+    with pytest.raises(StoreMismatchError, match=r"weights_sha256: stored .*the weights file's content is not the one"):
         run(_config(npz_copy, other), copy, progress=False)
     assert _files(copy) == before
     moved = tmp_path / "moved.pt"  # the same content at another path: accepted, the run resumes
