@@ -8,15 +8,18 @@ activation rather than with a module backward hook, which PyTorch rejects after 
 as torchvision's ``ReLU(inplace=True)``.
 
 - :class:`ClassActivationMap`: for models ending in global average pooling + one linear layer (CIFAR
-  ResNets, torchvision ResNet-50, EfficientNet-Lite0): CAM_b = Σ_k W[c_b, k] · A_k, without the bias (as in
-  the paper's code). The feature layer and the linear layer are found automatically, through the
-  :class:`~gse_explain.models.NormalizedModel` wrapper, and the head is checked numerically on every call
+  ResNets, torchvision ResNet-50, EfficientNet-Lite, timm ResNets/EfficientNets): CAM_b = Σ_k W[c_b, k] · A_k,
+  without the bias (as in the paper's code). The feature layer and the linear layer come from the model's
+  metadata (``model.info.gradcam_layer`` / ``cam_head``, see :class:`~gse_explain.models.ModelInfo`) or, for a
+  model that declares nothing, are found from its structure, through the
+  :class:`~gse_explain.models.NormalizedModel` wrapper; the head is checked numerically on every call
   (logits = W · mean_hw(A) + b).
 - :class:`GradCAM`: our own implementation of Grad-CAM, ReLU(Σ_k α_k A_k) with α_k the spatial mean of
-  ∂Z_c/∂A_k, for any layer. Default layers: torchvision VGG ``features`` (the paper's VGG backbone),
-  torchvision ViT ``encoder.layers[-1].ln_1`` (the input of the last attention block; the final block's
-  output tokens other than the class token get no gradient) with :func:`vit_token_reshape`, and the CAM
-  feature layer of GAP models.
+  ∂Z_c/∂A_k, for any layer. Default layer: ``model.info.gradcam_layer`` (with ``token_grid`` for token layers:
+  torchvision ViT ``encoder.layers[-1].ln_1``, the input of the last attention block, since the final block's
+  output tokens other than the class token get no gradient; VGG ``features``; the CAM feature layer of GAP
+  models); for undeclared models the same layers recognised by class, else the layer found by probing (the
+  last module whose output is a (B, C, h, w) map with h, w > 1, see :func:`probe_gradcam_layer`).
 
 Post-processing (both): the raw (B, h, w) map is upsampled **bilinearly** (``align_corners=False``; or
 bicubically with ``interpolation="bicubic"``) to the input's H × W, then min–max normalised **per image** to
@@ -37,7 +40,15 @@ from torch import nn
 
 from ..models.inference import frozen_model, model_device
 from ._inputs import check_logits, check_model_values, class_vector, image_batch, map_batch
-from .cam_layers import network_of, resolve_layer, default_gradcam_layer, find_gap_linear_head, vit_token_reshape
+from .cam_layers import (
+    default_gradcam_layer,
+    find_gap_linear_head,
+    info_of,
+    network_of,
+    probe_gradcam_layer,
+    resolve_layer,
+    vit_token_reshape,
+)
 
 __all__ = [
     "CAMExtractor",
@@ -46,6 +57,7 @@ __all__ = [
     "class_activation_maps",
     "find_gap_linear_head",
     "default_gradcam_layer",
+    "probe_gradcam_layer",
     "upsample_and_normalize",
     "vit_token_reshape",
 ]
@@ -208,9 +220,9 @@ class ClassActivationMap(CAMExtractor):
             head = find_gap_linear_head(model)
             if head is None:
                 raise ValueError(
-                    f"{type(network_of(model)).__name__} does not end in global average pooling + a linear layer, so the "
-                    "original CAM does not apply; use GradCAM(model, target_layer=...) (VGG and ViT have default "
-                    "layers) or pass feature_layer= and linear= explicitly"
+                    f"{type(network_of(model)).__name__} does not end in global average pooling + a linear layer (none is "
+                    "declared in model.info.cam_head or found), so the original CAM does not apply; use GradCAM(model) "
+                    "(declared, default or probed layer; or target_layer=...) or pass feature_layer= and linear= explicitly"
                 )
             feature_layer, capture, linear = head
         else:
@@ -245,26 +257,31 @@ class GradCAM(CAMExtractor):
 
     Args:
         model: see :class:`CAMExtractor`.
-        target_layer: module or dotted name; default: :func:`default_gradcam_layer` (VGG ``features``, ViT
-            ``encoder.layers[-1].ln_1`` with token reshape, the last feature map of GAP models).
-        reshape: for a custom token layer, e.g. :func:`vit_token_reshape` (set automatically for the ViT default).
+        target_layer: module or dotted name; default: :func:`default_gradcam_layer` (``model.info.gradcam_layer``
+            with its token reshape; for undeclared models VGG ``features``, ViT ``encoder.layers[-1].ln_1``, the
+            last feature map of GAP models), else the layer :func:`probe_gradcam_layer` finds.
+        reshape: for a custom token layer, e.g. :func:`vit_token_reshape` (set automatically for declared ones).
         capture, interpolation: see :class:`CAMExtractor`.
+        input_size: (C, H, W) of the zero image used for probing; default ``model.info.input_size``, else
+            (C, 224, 224). Only used when probing.
+
+    Attributes:
+        probed_layer: dotted name of the probed layer, or None when the layer was given or declared.
 
     Raises:
-        ValueError: no ``target_layer`` and an architecture without a known default.
+        ValueError: no ``target_layer``, nothing declared or recognised, and probing finds no feature map.
     """
 
     needs_gradient = True
 
     def __init__(self, model: nn.Module, target_layer=None, *, reshape=None, capture: str = "output",
-                 interpolation: str = "bilinear"):
+                 interpolation: str = "bilinear", input_size=None):
+        self.probed_layer = None
         if target_layer is None:
             default = default_gradcam_layer(model)
             if default is None:
-                raise ValueError(
-                    f"no default Grad-CAM layer is known for {type(network_of(model)).__name__}: pass "
-                    "target_layer=<module or dotted name> (typically the last convolutional block)"
-                )
+                self.probed_layer, target_layer = probe_gradcam_layer(model, _probe_size(model, input_size))
+                default = (target_layer, "output", None)
             target_layer, capture, default_reshape = default
             reshape = default_reshape if reshape is None else reshape
         super().__init__(model, target_layer, capture=capture, reshape=reshape, interpolation=interpolation)
@@ -276,6 +293,17 @@ class GradCAM(CAMExtractor):
         check_model_values(grad, "gradients ∂Z_c/∂A at the target layer")
         weights = grad.mean(dim=(2, 3))
         return F.relu(torch.einsum("bk,bkhw->bhw", weights, activation))
+
+
+def _probe_size(model: nn.Module, input_size) -> tuple[int, ...]:
+    if input_size is not None:
+        return tuple(int(v) for v in input_size)
+    info = info_of(model)
+    if info is not None and info.input_size is not None:
+        return tuple(info.input_size)
+    mean = getattr(model, "mean", None)
+    channels = mean.shape[1] if isinstance(mean, torch.Tensor) and mean.dim() == 4 and mean.shape[1] > 1 else 3
+    return (channels, 224, 224)
 
 
 def upsample_and_normalize(maps: torch.Tensor, size, interpolation: str = "bilinear") -> torch.Tensor:
@@ -315,8 +343,9 @@ def class_activation_maps(model: nn.Module, images: torch.Tensor, classes, *, me
     Args:
         classes: an int or B ints (the paper: the true labels).
         method: ``"cam"`` (:class:`ClassActivationMap`), ``"gradcam"`` (:class:`GradCAM`) or ``"auto"``: CAM
-            when the model ends in global average pooling + linear and no ``target_layer`` is given,
-            Grad-CAM otherwise (with ``target_layer`` or the architecture's default layer).
+            when the model ends in global average pooling + linear (declared in ``model.info.cam_head`` or found)
+            and no ``target_layer`` is given, Grad-CAM otherwise (with ``target_layer``, the declared or
+            default layer, or the layer found by probing with the images' size).
         target_layer: Grad-CAM layer (module or dotted name).
     """
     if method not in ("auto", "cam", "gradcam"):
@@ -326,5 +355,6 @@ def class_activation_maps(model: nn.Module, images: torch.Tensor, classes, *, me
             raise ValueError("target_layer is for Grad-CAM; ClassActivationMap takes feature_layer= and linear=")
         extractor: CAMExtractor = ClassActivationMap(model, interpolation=interpolation)
     else:
-        extractor = GradCAM(model, target_layer, interpolation=interpolation)
+        images = image_batch(images, model=model)  # bad images are reported as such, before any probing
+        extractor = GradCAM(model, target_layer, interpolation=interpolation, input_size=tuple(images.shape[1:]))
     return extractor(images, classes)

@@ -17,7 +17,7 @@ _NESTED_KEYS = ("state_dict", "model", "model_state_dict", "net")
 
 
 def load_weights_file(path: PathLike, *, hint: str = "pass weights=PATH") -> Any:
-    """Load a ``.pt`` / ``.pth`` / ``.th`` file onto the CPU.
+    """Load a ``.pt`` / ``.pth`` / ``.th`` (or ``.safetensors``) file onto the CPU.
 
     Tries the safe ``weights_only=True`` unpickler first and falls back to the
     full unpickler only for legacy checkpoints that store other Python objects
@@ -30,6 +30,8 @@ def load_weights_file(path: PathLike, *, hint: str = "pass weights=PATH") -> Any
     p = Path(path).expanduser()
     if not p.is_file():
         raise FileNotFoundError(f"weights file '{p}' not found: {hint} pointing to an existing file")
+    if p.suffix == ".safetensors":
+        return _load_safetensors(p)
     try:
         return torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
@@ -40,6 +42,17 @@ def load_weights_file(path: PathLike, *, hint: str = "pass weights=PATH") -> Any
         return torch.load(p, map_location="cpu", weights_only=False)
     except Exception as exc:  # any unpickling failure means an unreadable file
         raise ValueError(f"weights file '{p}' is corrupted or not a torch checkpoint ({exc})") from exc
+
+
+def _load_safetensors(path: Path) -> Dict[str, torch.Tensor]:
+    try:
+        from safetensors.torch import load_file
+    except ImportError as exc:
+        raise ImportError(f"reading '{path}' needs the 'safetensors' package: pip install safetensors") from exc
+    try:
+        return load_file(str(path), device="cpu")
+    except Exception as exc:  # the library raises its own error types for bad headers
+        raise ValueError(f"weights file '{path}' is corrupted or not a safetensors file ({exc})") from exc
 
 
 def extract_state_dict(obj: Any, path: PathLike) -> Dict[str, torch.Tensor]:
@@ -84,18 +97,26 @@ def load_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], path: 
     try:
         model.load_state_dict(state_dict, strict=True)
     except RuntimeError as exc:
-        expected = set(model.state_dict())
-        got = set(state_dict)
-        missing = sorted(expected - got)
-        unexpected = sorted(got - expected)
+        expected = model.state_dict()
+        missing = sorted(set(expected) - set(state_dict))
+        unexpected = sorted(set(state_dict) - set(expected))
         details = []
         if missing:
             details.append(f"{len(missing)} missing keys (e.g. {missing[:3]})")
         if unexpected:
             details.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[:3]})")
         if not details:
-            details.append("tensor shapes differ")
+            shapes = [f"{k}: file {tuple(v.shape)} vs model {tuple(expected[k].shape)}"
+                      for k, v in state_dict.items() if k in expected and v.shape != expected[k].shape]
+            details.append(f"tensor shapes differ ({'; '.join(shapes[:3]) or exc})")
         raise ValueError(
             f"weights file '{path}' does not match {what}: {'; '.join(details)}. "
-            f"Check that the file was trained for this architecture and pick the matching model name."
+            f"Check that the file was trained for this architecture and pick the matching model name "
+            f"(and model options such as num_classes)."
         ) from exc
+
+
+def load_weights_into(model: nn.Module, path: PathLike, what: str, *, hint: str = "pass weights=PATH") -> None:
+    """Read ``path`` (see :func:`load_weights_file`, :func:`extract_state_dict`) into ``model``, strictly."""
+    state_dict = extract_state_dict(load_weights_file(path, hint=hint), path)
+    load_strict(model, state_dict, path, what)

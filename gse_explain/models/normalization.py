@@ -14,6 +14,8 @@ from typing import Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
+from .info import ModelInfo
+
 Stats = Tuple[Tuple[float, ...], Tuple[float, ...]]
 
 #: Maps [0, 1] to [-1, 1] (``(x - 0.5) / 0.5``). The GSE paper feeds every
@@ -84,17 +86,23 @@ class NormalizedModel(nn.Module):
         model: the wrapped network; it receives normalised inputs.
         mean: per-channel means (length C, or 1 to broadcast over channels).
         std: per-channel standard deviations, all > 0, same length as ``mean``.
+        info: optional :class:`~gse_explain.models.ModelInfo` describing the
+            model (what :func:`~gse_explain.models.create_model` attaches).
 
     Attributes:
-        model: the wrapped network (class-activation-map code looks for its
-            last conv block / linear head here).
+        model: the wrapped network (layer paths in ``info`` are relative to it).
         mean, std: buffers of shape (1, C, 1, 1), moved with ``.to(device)``.
+        info: the :class:`ModelInfo` (input size, normalisation, CAM layers),
+            or None for a model that declares nothing. Not part of the state_dict.
     """
 
-    def __init__(self, model: nn.Module, mean: Sequence[float], std: Sequence[float]):
+    def __init__(self, model: nn.Module, mean: Sequence[float], std: Sequence[float],
+                 info: Optional[ModelInfo] = None):
         super().__init__()
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if info is not None and not isinstance(info, ModelInfo):
+            raise TypeError(f"info must be a ModelInfo or None, got {type(info).__name__}")
         mean_t = _channel_buffer(mean, "mean")
         std_t = _channel_buffer(std, "std")
         if mean_t.shape != std_t.shape:
@@ -106,6 +114,7 @@ class NormalizedModel(nn.Module):
         self.model = model
         self.register_buffer("mean", mean_t)
         self.register_buffer("std", std_t)
+        self.info = info
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Args: x of shape (B, C, H, W), float in [0, 1]. Returns the model's logits."""
@@ -131,6 +140,7 @@ def wrap_model(
     module: nn.Module,
     mean: Optional[Sequence[float]] = None,
     std: Optional[Sequence[float]] = None,
+    info: Optional[ModelInfo] = None,
 ) -> NormalizedModel:
     """Wrap any user network so it takes [0, 1] images.
 
@@ -139,7 +149,8 @@ def wrap_model(
         mean, std: per-channel statistics the module expects. Both ``None``
             means the module already takes [0, 1] inputs (identity wrapper);
             a module that already is a :class:`NormalizedModel` is then
-            returned unchanged.
+            returned unchanged (with ``info`` attached when given).
+        info: optional :class:`ModelInfo` for the wrapper's ``info``.
 
     Returns:
         A :class:`NormalizedModel` in eval mode (``requires_grad`` untouched).
@@ -150,6 +161,8 @@ def wrap_model(
         )
     if mean is None:
         if isinstance(module, NormalizedModel):
+            if info is not None:
+                module.info = info
             return module.eval()
         mean, std = IDENTITY_STATS
-    return NormalizedModel(module, mean, std).eval()
+    return NormalizedModel(module, mean, std, info).eval()

@@ -92,16 +92,21 @@ def test_gradcam_matches_by_hand_computation_and_explicit_layer():
     assert all(p.grad is None for p in model.parameters())
 
 
-def test_no_gap_head_and_no_layer_is_a_clear_error():
+def test_no_gap_head_is_a_clear_error_and_gradcam_probes_its_layer():
     model = wrap_model(SmallVGG()).eval()
     with pytest.raises(ValueError, match="does not end in global average pooling.*GradCAM"):
         ClassActivationMap(model)
-    with pytest.raises(ValueError, match="no default Grad-CAM layer is known for SmallVGG.*target_layer"):
-        GradCAM(model)
-    with pytest.raises(ValueError, match="no default Grad-CAM layer"):
-        class_activation_maps(model, torch.rand(1, 3, 16, 16), 0)
+    # Nothing declared or recognised: Grad-CAM probes for the last (B, C, h, w) map, at the images' size.
+    cam = GradCAM(model, input_size=(3, 16, 16))
+    assert cam.target_layer is model.model.features and cam.probed_layer == "features"
+    images = torch.rand(2, 3, 16, 16)
+    torch.testing.assert_close(class_activation_maps(model, images, 1), GradCAM(model, "features")(images, 1))
+    with pytest.raises(ValueError, match=r"could not probe SmallVGG.*zero image \(1, 3, 224, 224\) failed.*input_size="
+                                         r".*target_layer="):
+        GradCAM(model)  # the flattening head only takes 16 × 16 images
     with pytest.raises(ValueError, match="'features.9' is not a submodule"):
         GradCAM(model, target_layer="features.9")
+    assert _hook_count(model) == 0
 
 
 def test_mismatched_shapes_are_clear_errors(resnet20, cifar_correct):
