@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--labels-csv", help="folder: CSV with columns filename,label (default: the model's predictions are the labels)")
     data.add_argument("--download", action="store_true", help="cifar10: download the dataset into --data-root if missing (needs a network)")
     model = parser.add_argument_group("model")
-    model.add_argument("--model", default="efficientnet_lite0", help="model name from gse_explain.models.list_models() (default: efficientnet_lite0)")
+    model.add_argument("--model", default="efficientnet_lite0", help="a name from gse_explain.models.list_models(), timm:NAME (weights from --weights FILE or random), or "
+                       "package.module:factory (default: efficientnet_lite0)")
     model.add_argument("--weights", help="weights file; DEFAULT = torchvision's download/cache; random = untrained "
                        "(required unless the model ships weights, like efficientnet_lite0)")
     model.add_argument("--normalization", choices=["unit", "imagenet"], help="override the model's input normalisation (unit = [-1,1] as in the paper)")

@@ -83,7 +83,8 @@ class RunConfig:
         index_file: ``imagenet_val``: the validation indices to use. labels_csv: ``folder``: labels CSV.
         download: ``cifar10``: download into ``data_root`` if missing (needs a network).
     Model:
-        model: a name from :func:`gse_explain.models.list_models`, or an ``nn.Module`` taking [0, 1] images (used as
+        model: a name from :func:`gse_explain.models.list_models`, ``"timm:NAME"`` (timm, weights from a file),
+            ``"package.module:factory"`` (any importable callable returning an nn.Module), or an ``nn.Module`` taking [0, 1] images (used as
             it is, on its own device; its manifest records its class and state-dict SHA-256, and the analysis asks
             for the object again and checks that hash).
         weights: a weights file (stored absolute), ``"DEFAULT"`` (torchvision's), ``"random"``, or None (the

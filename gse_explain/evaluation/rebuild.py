@@ -102,11 +102,12 @@ def load_run_model(config: RunConfig | Mapping[str, Any], device: str | torch.de
     weights = config.weights if weights is None else str(weights)
     if weights is not None and weights not in ("DEFAULT", "random"):
         check_weights(weights, expected_sha256)
-    if weights is None and model_info(config.model).default_weights is None:
-        raise ValueError(
-            f"model {config.model!r} has no built-in weights: pass --weights PATH (a weights file), "
-            "--weights DEFAULT (torchvision models, downloads) or --weights random (an untrained model)"
-        )
+    is_factory = ":" in config.model and not config.model.startswith("timm:")  # the factory's own network is valid
+    if weights is None and not is_factory and model_info(config.model).default_weights is None:
+        hint = ("a local weights file or --weights random (nothing is downloaded)" if config.model.startswith("timm:") else
+                "--weights PATH (a weights file), --weights DEFAULT (torchvision models, downloads) or --weights random "
+                "(an untrained model)")
+        raise ValueError(f"model {config.model!r} has no built-in weights: pass {hint}")
     model_kwargs: dict[str, Any] = dict(config.model_options)
     if config.normalization is not None:
         model_kwargs["normalization"] = config.normalization
@@ -136,7 +137,11 @@ def _input_size(config: RunConfig) -> tuple[int, int]:
     from ..models import model_info
 
     if isinstance(config.model, str):
-        return tuple(model_info(config.model).input_size[1:])
+        size = model_info(config.model).input_size
+        if size:
+            return tuple(size[1:])
+        raise ValueError(f"RunConfig.image_size is needed: model {config.model!r} declares no input size, and dataset "
+                         f"{config.dataset!r} resizes its images")
     info = getattr(config.model, "info", None)
     if info is not None and getattr(info, "input_size", None):
         return tuple(info.input_size[1:])

@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..io import array_sha256, file_sha256, state_dict_sha256
-from .config import RunConfig
+from .config import RunConfig, model_label
 from .launchers import resolve_device, resolve_shard
 from .protocol import Selection, attack_batch, dataset_identity, default_target_offsets, load_images, select_correct
 from .rebuild import load_model_and_data
@@ -143,7 +143,7 @@ def run(config: RunConfig, output: str | Path, *, progress: bool = True, overwri
     selection = select_correct(model, dataset, config.num_images, config.batch_size)
     store.write_selection(selection.to_json())
     if len(selection.positions) == 0:
-        raise RunError(f"none of the {selection.scanned} images is classified correctly by {config.model}; nothing to attack")
+        raise RunError(f"none of the {selection.scanned} images is classified correctly by {model_label(config.model)}; nothing to attack")
     verify_stored_batches(store, dataset, selection)
     todo = _pending_batches(store, selection, config)
     _report_plan(config, selection, offsets, todo, store, log)
@@ -205,7 +205,7 @@ def _report_plan(config: RunConfig, selection: Selection, offsets, todo: Sequenc
     mine = -(-len(selection.positions) // config.batch_size)
     mine = len([b for b in range(mine) if b % count == index])
     options = f", {dict(config.options)}" if config.options else ""
-    print(f"{config.attack} ({config.resolved_preset or 'default options'}{options}) on {config.model}, {config.dataset}: "
+    print(f"{config.attack} ({config.resolved_preset or 'default options'}{options}) on {model_label(config.model)}, {config.dataset}: "
           f"{len(selection.positions)} correctly classified of {selection.scanned} scanned; "
           f"{config.mode}{' offsets ' + str(list(offsets)) if offsets else ''}; shard {index}/{count}: "
           f"{mine - len(todo)} of {mine} batches already stored", file=log)
