@@ -9,28 +9,40 @@ The uniform attack signature (adv-lib style) is::
 *target* class when ``targeted`` and the *true* class otherwise. The model maps images in ``bounds`` to
 logits (B, num_classes); input normalisation belongs inside the model (see ``gse_explain.models``).
 
-Every attack function builds its config, opens :func:`attack_session` (input checks, the model's device,
-the frozen model, the pass counter, the canonical images), runs its algorithm on the canonical images and
-returns :meth:`AttackSession.result`.
+The model may also be a plain function (images → logits); it then has no device, dtype or mode of its own.
+
+Every attack function builds its config, opens :func:`attack_session` (input checks, seed and generator, the
+model's device and dtype, the frozen model, the checked model caller, the canonical images), runs its
+algorithm on the canonical images and returns :meth:`AttackSession.result`.
+
+dtypes: the attack runs in the model's floating dtype (its first floating parameter or buffer; a plain
+function or a stateless module: the images' dtype), so float64 or float16 images work with a float32 model.
+The adversarials come back in the caller's dtype and on the caller's device; entries the attack did not
+change are the caller's values, bit-identical. When the caller's dtype is narrower than the model's (float16
+images, float32 model), rounding the adversarials may change them, so the success flags of the rows it
+changed are re-tested on the returned images (one counted forward pass on those rows). A dtype an operation
+does not support raises :class:`UnsupportedDtypeError` naming the dtype and the fix.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 import torch
-from torch import nn
 
-from ..models.inference import frozen_model, model_device
+from ..models.inference import check_model, frozen_model, model_device, model_dtype
+from .caller import ModelCaller, UnsupportedDtypeError
 from .losses import is_successful
+from .options import build_config
 
 __all__ = [
-    "AttackResult", "AttackSession", "ModelCaller", "attack_session", "build_config", "check_attack_inputs",
-    "check_bounds", "frozen_model", "model_device",
+    "AttackResult", "AttackSession", "ModelCaller", "UnsupportedDtypeError", "attack_session", "build_config",
+    "check_attack_inputs", "check_bounds", "check_seed_and_generator", "frozen_model", "make_generator",
+    "model_device",
 ]
 
 
@@ -59,26 +71,6 @@ class AttackResult:
     def model_passes(self) -> int:
         """Total number of per-image model evaluations (with or without gradient)."""
         return self.forward_passes + self.gradient_passes
-
-
-def build_config(config_class, presets: dict, attack_name: str, preset: str | None, targeted: bool, options: dict):
-    """An attack's frozen config dataclass from a preset and option overrides (shared by every ``*_config``).
-
-    ``presets`` maps a preset name to ``{False: untargeted values, True: targeted values}``. An unknown preset
-    raises ValueError, an unknown option TypeError (like an unexpected keyword argument), both listing the
-    valid choices; the dataclass itself validates the values.
-    """
-    values: dict = {}
-    if preset is not None:
-        if preset not in presets:
-            raise ValueError(f"unknown {attack_name} preset {preset!r}; choose one of {sorted(presets)} or None")
-        values.update(presets[preset][bool(targeted)])
-    known = {f.name for f in dataclasses.fields(config_class)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise TypeError(f"unknown {attack_name} option(s) {unknown}; valid options: {sorted(known)}")
-    values.update(options)
-    return config_class(**values)
 
 
 def check_bounds(bounds: Sequence[float]) -> tuple[float, float]:
@@ -137,71 +129,32 @@ def check_attack_inputs(
     return lo, hi
 
 
-class ModelCaller:
-    """Calls the model for an attack, in the attack's canonical box [-1, 1].
+def check_seed_and_generator(seed, generator) -> None:
+    """TypeError unless ``seed`` is an int or None (bools are rejected) and ``generator`` a
+    ``torch.Generator`` or None."""
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise TypeError(f"seed must be an int or None; got {seed!r} ({type(seed).__name__})")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None; got {generator!r} ({type(generator).__name__})")
 
-    Attacks whose hyperparameters are defined on the paper's [-1, 1] scale work in coordinates
-    ``u = (x - mid) / half`` (mid, half = centre and half-width of ``bounds``); this caller maps ``u`` back
-    to the model's box, checks the model's output once, and counts passes. With bounds (-1, 1) the map is
-    the identity and is skipped.
-    """
 
-    def __init__(self, model: nn.Module, bounds: tuple[float, float], num_labels_max: int):
-        self.model = model
-        lo, hi = bounds
-        self.mid = (lo + hi) / 2.0
-        self.half = (hi - lo) / 2.0
-        self.identity = lo == -1.0 and hi == 1.0
-        self.num_labels_max = num_labels_max
-        self.forward_passes = 0
-        self.gradient_passes = 0
-        self.calls: list[tuple[int, bool]] = []
-        self.num_classes: int | None = None
+def make_generator(seed, generator) -> torch.Generator:
+    """``generator`` if given (it wins over ``seed``), else a CPU generator seeded with ``seed`` (default 0);
+    both checked by :func:`check_seed_and_generator`."""
+    check_seed_and_generator(seed, generator)
+    return generator if generator is not None else torch.Generator().manual_seed(0 if seed is None else seed)
 
-    def to_canonical(self, images: torch.Tensor) -> torch.Tensor:
-        return images if self.identity else (images - self.mid) / self.half
 
-    def from_canonical(self, original: torch.Tensor, canonical_adv: torch.Tensor, canonical: torch.Tensor,
-                       bounds: tuple[float, float]) -> torch.Tensor:
-        """Map canonical adversarials back; entries the attack left unchanged stay bit-identical."""
-        if self.identity:
-            return canonical_adv
-        mapped = (canonical_adv * self.half + self.mid).clamp(*bounds)
-        return torch.where(canonical_adv == canonical, original, mapped)
+# RuntimeError messages of torch for an unsupported dtype or a dtype mismatch.
+_DTYPE_ERROR = re.compile(r"not implemented for '|scalar type|dtype|should be the same", re.IGNORECASE)
 
-    def _check_output(self, logits: torch.Tensor, batch: int) -> None:
-        if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != batch:
-            shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-            raise ValueError(
-                f"the model must return logits of shape (B, num_classes) = ({batch}, K); got {shape}"
-            )
-        if self.num_classes is None:
-            self.num_classes = logits.shape[1]
-            if self.num_labels_max >= self.num_classes:
-                raise ValueError(
-                    f"labels must be < num_classes = {self.num_classes} (the model's output size); "
-                    f"got label {self.num_labels_max}"
-                )
+# Widths for "is the caller's dtype at least as precise as the attack's" (16-bit formats are not nested).
+_RANK = {torch.float16: 1, torch.bfloat16: 1, torch.float32: 2, torch.float64: 3}
 
-    def logits(self, canonical: torch.Tensor) -> torch.Tensor:
-        """Logits for canonical images, without gradient."""
-        with torch.no_grad():
-            out = self.model(canonical if self.identity else canonical * self.half + self.mid)
-        self._check_output(out, canonical.shape[0])
-        self.forward_passes += canonical.shape[0]
-        self.calls.append((canonical.shape[0], False))
-        return out
 
-    def logits_and_grad(self, canonical: torch.Tensor, loss_fn) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits and ∂(Σ_b loss_fn(logits)_b)/∂canonical for canonical images (B, C, H, W)."""
-        with torch.enable_grad():
-            inputs = canonical.detach().requires_grad_(True)
-            out = self.model(inputs if self.identity else inputs * self.half + self.mid)
-            self._check_output(out, canonical.shape[0])
-            (grad,) = torch.autograd.grad(loss_fn(out).sum(), inputs)
-        self.gradient_passes += canonical.shape[0]
-        self.calls.append((canonical.shape[0], True))
-        return out.detach(), grad
+def _exact_cast(source: torch.dtype, target: torch.dtype) -> bool:
+    """Whether every ``source`` value is representable in ``target``."""
+    return source == target or _RANK.get(target, 0) > _RANK.get(source, 9)
 
 
 @dataclass
@@ -210,12 +163,14 @@ class AttackSession:
 
     Attributes:
         bounds: the validated box (lo, hi).
-        x: the images on the model's device, contiguous (B, C, H, W).
+        x: the images on the model's device in the attack's dtype (:attr:`dtype`), contiguous (B, C, H, W).
         labels: (B,) int64 labels on the model's device.
         caller: the :class:`ModelCaller` that counts this call's passes.
         canonical: ``caller.to_canonical(x)``, the images in the attack's [-1, 1] coordinates.
         targeted: the attack mode (for :meth:`is_successful`).
         input_device: the device of the images passed in; the result goes back there.
+        original: the images as passed in (their dtype), on the model's device.
+        generator: the attack's random stream (:func:`make_generator` of the call's seed and generator).
     """
 
     bounds: tuple[float, float]
@@ -225,26 +180,37 @@ class AttackSession:
     canonical: torch.Tensor
     targeted: bool
     input_device: torch.device
+    original: torch.Tensor | None = None
+    generator: torch.Generator | None = None
 
     @property
     def device(self) -> torch.device:
         """The device the attack runs on (the model's)."""
         return self.x.device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype the attack runs in (the model's)."""
+        return self.x.dtype
+
     def is_successful(self, canonical_images: torch.Tensor) -> torch.Tensor:
         """(B,) success flags of canonical images (B, C, H, W), from one counted forward pass."""
         return is_successful(self.caller.logits(canonical_images), self.labels, self.targeted)
 
     def result(self, adv_canonical: torch.Tensor, success: torch.Tensor | None = None, **extras) -> AttackResult:
-        """The :class:`AttackResult` for canonical adversarials (B, C, H, W), on the input's device.
+        """The :class:`AttackResult` for canonical adversarials (B, C, H, W), on the input's device and in
+        the input's dtype.
 
         ``success`` (B,) bool as the attack found it; None tests the returned images with one forward pass
         (call this inside the session then). ``extras`` become attributes of the result (tensors moved to
         the input's device), e.g. Sparse-RS's ``queries``.
         """
-        adversarials = self.caller.from_canonical(self.x, adv_canonical, self.canonical, self.bounds)
+        original = self.x if self.original is None else self.original
+        adversarials = self.caller.from_canonical(original, adv_canonical, self.canonical, self.bounds)
         if success is None:
-            success = self.is_successful(self.caller.to_canonical(adversarials))
+            success = self.is_successful(self.caller.to_canonical(adversarials.to(self.dtype)))
+        elif not _exact_cast(self.dtype, adversarials.dtype):
+            success = self._retest_rounded(adversarials, adv_canonical, success)
         result = AttackResult(
             adversarials=adversarials.to(self.input_device),
             success=success.to(self.input_device),
@@ -256,21 +222,69 @@ class AttackSession:
             setattr(result, name, value.to(self.input_device) if isinstance(value, torch.Tensor) else value)
         return result
 
+    def _retest_rounded(self, adversarials, adv_canonical, success) -> torch.Tensor:
+        """Success flags where rounding to the caller's (narrower) dtype changed the adversarials: those rows
+        are re-tested on the returned images (one counted forward pass on them)."""
+        found = self.caller.from_canonical(self.x, adv_canonical, self.canonical, self.bounds)
+        returned = adversarials.to(self.dtype)
+        rows = torch.nonzero((returned != found).flatten(1).any(dim=1)).flatten()
+        if rows.numel() == 0:
+            return success
+        success = success.clone()
+        logits = self.caller.logits(self.caller.to_canonical(returned[rows]))
+        success[rows] = is_successful(logits, self.labels[rows], self.targeted)
+        return success
+
+
+def _attack_dtype(model, images: torch.Tensor) -> torch.dtype:
+    """The dtype the attack runs in: the model's floating dtype, or the images' for a parameter-free model."""
+    dtype = model_dtype(model, images.dtype)
+    if dtype not in _RANK:
+        raise UnsupportedDtypeError(f"the model computes in {dtype}; attacks need float16, bfloat16, float32 or "
+                                    "float64 (use model.float())")
+    return dtype
+
+
+def _dtype_error(error: RuntimeError, dtype: torch.dtype, images: torch.Tensor, device, stateless: bool):
+    source = "the images' dtype (the model has no parameters)" if stateless else "the model's dtype"
+    fix = ("pass float32 images (images.float()) and a model computing in float32" if stateless
+           else "use model.float() (float32), or model.double() with float64 images")
+    return UnsupportedDtypeError(
+        f"the attack cannot run in {dtype} ({source}; images are {images.dtype}) on {device}: {error}. Fix: {fix}"
+    )
+
 
 @contextlib.contextmanager
 def attack_session(
-    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, bounds: Sequence[float], targeted: bool
+    model, images: torch.Tensor, labels: torch.Tensor, bounds: Sequence[float], targeted: bool, *,
+    seed: int | None = None, generator: torch.Generator | None = None,
 ) -> Iterator[AttackSession]:
-    """Check the inputs, move them to the model's device and run the body with the model frozen.
+    """Check the inputs, move them to the model's device and dtype and run the body with the model frozen.
 
-    Raises the errors of :func:`check_attack_inputs` before the model is touched; inside, the model is in
-    eval mode with parameter gradients off (:func:`frozen_model`, restored also when the attack raises).
+    Raises the errors of :func:`check_attack_inputs` and :func:`check_seed_and_generator` before the model
+    is touched; inside, the model is in eval mode with parameter gradients off (:func:`frozen_model`,
+    restored also when the attack raises), every model call is checked (:class:`ModelCaller`), and a
+    RuntimeError of torch about the dtype becomes :class:`UnsupportedDtypeError`.
     """
+    check_model(model)
+    random = make_generator(seed, generator)
     bounds = check_attack_inputs(images, labels, bounds)
     device = model_device(model, images.device)
+    dtype = _attack_dtype(model, images)
     # A fixed memory layout: conv kernels round differently per layout, and thresholds amplify that.
-    x = images.detach().to(device).contiguous()
+    original = images.detach().to(device).contiguous()
+    x = original.to(dtype)
     y = labels.detach().to(device=device, dtype=torch.long)
     with frozen_model(model):
-        caller = ModelCaller(model, bounds, int(y.max().item()))
-        yield AttackSession(bounds, x, y, caller, caller.to_canonical(x), bool(targeted), images.device)
+        caller = ModelCaller(model, bounds, int(y.max().item()), batch_size=x.shape[0])
+        canonical = caller.to_canonical(x)
+        if targeted:
+            caller.check_targets_first(y, canonical)
+        session = AttackSession(bounds, x, y, caller, canonical, bool(targeted), images.device, original, random)
+        try:
+            yield session
+        except RuntimeError as error:
+            if not _DTYPE_ERROR.search(str(error)):
+                raise
+            stateless = model_dtype(model, None) is None
+            raise _dtype_error(error, dtype, images, device, stateless) from error

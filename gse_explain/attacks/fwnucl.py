@@ -116,7 +116,10 @@ def nuclear_group_lmo(grad: torch.Tensor, eps: float, patch_size: int, rule: str
     if rows == 0 or cols == 0:
         raise ValueError(f"patch_size {p} is larger than the image ({height}×{width})")
     blocks = grad[:, :, : rows * p, : cols * p].reshape(batch, channels, rows, p, cols, p).transpose(3, 4)
-    u, sv, vh = torch.linalg.svd(blocks, full_matrices=False)  # (B, C, rows, cols, P, P) batched
+    if blocks.dtype in (torch.float16, torch.bfloat16):  # no 16-bit SVD in torch: compute it in float32
+        u, sv, vh = (t.to(blocks.dtype) for t in torch.linalg.svd(blocks.float(), full_matrices=False))
+    else:
+        u, sv, vh = torch.linalg.svd(blocks, full_matrices=False)  # (B, C, rows, cols, P, P) batched
     if rule == "exact":
         pick = F.one_hot(sv[..., 0].flatten(1).argmax(dim=1), channels * rows * cols)
         pick = pick.view(batch, channels, rows, cols)
@@ -152,17 +155,16 @@ def fwnucl(
         targeted: reach ``labels`` (targeted) or leave them (untargeted).
         bounds: the box (lo, hi) of valid images; ε refers to its affine image [-1, 1].
         preset: ``"cifar10"`` or ``"imagenet"`` (both eps = 5); None keeps the defaults.
-        seed, generator: accepted for the uniform signature; FWnucl is deterministic.
+        seed, generator: checked (int / torch.Generator or None) for the uniform signature; FWnucl is deterministic.
         progress: tqdm bar over the Frank–Wolfe iterations.
         **options: any :class:`FWnuclConfig` field, overriding the preset.
 
     Returns:
         :class:`AttackResult` with clip(x + δ) after the last iteration for every image.
     """
-    del seed, generator  # deterministic algorithm
     config = fwnucl_config(preset, targeted, **options)
     sign = -1.0 if targeted else 1.0
-    with attack_session(model, images, labels, bounds, targeted) as session:
+    with attack_session(model, images, labels, bounds, targeted, seed=seed, generator=generator) as session:
         u, y = session.canonical, session.labels
         patch = config.patch_size or (4 if u.shape[2] <= 64 else 32)
         if patch > min(u.shape[2:]):

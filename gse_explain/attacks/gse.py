@@ -139,7 +139,7 @@ def gse(
         targeted: targeted (reach ``labels``) or untargeted (leave ``labels``).
         bounds: the box (lo, hi) of valid images, e.g. (0, 1), or (-1, 1) for the paper's setting.
         preset: ``"cifar10"``, ``"imagenet"`` or ``"imagenet_adv"`` (paper settings; targeted picks the row).
-        seed, generator: accepted for the uniform attack signature; GSE is deterministic.
+        seed, generator: checked (int / torch.Generator or None) for the uniform signature; GSE is deterministic.
         sequential: attack one image at a time (for timing comparisons); results equal the batched mode.
         progress: show a tqdm bar over search steps (or images when sequential).
         **options: any :class:`GSEConfig` field, overriding the preset.
@@ -147,15 +147,18 @@ def gse(
     Returns:
         :class:`AttackResult`. Images never fooled in any search step are returned unchanged.
     """
-    del seed, generator  # deterministic algorithm
     config = gse_config(preset, targeted, **options)
-    with attack_session(model, images, labels, bounds, targeted) as session:
+    with attack_session(model, images, labels, bounds, targeted, seed=seed, generator=generator) as session:
         x, y = session.canonical, session.labels
+        if config.patch_size > min(x.shape[2:]):
+            raise ValueError(f"GSE option error: patch_size {config.patch_size} is larger than the images "
+                             f"{tuple(x.shape[2:])}; choose patch_size ≤ {min(x.shape[2:])}")
         if sequential:
-            parts = [
-                _search(session.caller, x[i : i + 1], y[i : i + 1], targeted, config, bar=None)
-                for i in tqdm(range(x.shape[0]), desc="GSE (sequential)", disable=not progress)
-            ]
+            parts = []
+            for i in tqdm(range(x.shape[0]), desc="GSE (sequential)", disable=not progress):
+                session.caller.image_offset = i  # errors name image i
+                parts.append(_search(session.caller, x[i : i + 1], y[i : i + 1], targeted, config, bar=None))
+            session.caller.image_offset = None
             return session.result(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
         with tqdm(total=config.search_steps, desc="GSE search steps", disable=not progress) as bar:
             return session.result(*_search(session.caller, x, y, targeted, config, bar))
@@ -313,5 +316,5 @@ SPEC = register_attack(AttackSpec(
     label="GSE",
     color="#D55E00",
     demo_budget={},
-    test_options=dict(iterations=5, search_steps=1),
+    test_options=dict(iterations=5, search_steps=1, patch_size=4),  # patch_size: fits 4×4 images,
 ))

@@ -183,22 +183,24 @@ def homotopy(
         labels: (B,) int64 target classes (targeted) or true classes (untargeted).
         targeted, bounds: as for every attack; hyperparameters are on the [-1, 1] scale.
         preset: ``"cifar10"`` or ``"imagenet"`` (reference JSON values), or None for the defaults.
-        seed, generator: accepted for the uniform signature; the attack is deterministic.
+        seed, generator: checked (int / torch.Generator or None) for the uniform signature; the attack is deterministic.
         progress: tqdm bar over the images.
         **options: any :class:`HomotopyConfig` field.
 
     Returns:
         :class:`AttackResult` with x+δ of the last phase for every image (unchanged where δ = 0).
     """
-    del seed, generator  # deterministic
     config = homotopy_config(preset, targeted, **options)
-    with attack_session(model, images, labels, bounds, targeted) as session:
+    with attack_session(model, images, labels, bounds, targeted, seed=seed, generator=generator) as session:
         segments = slic_segments(session.x, session.bounds, config.n_segments, config.compactness)
         x, y = session.canonical, session.labels
         adv_canonical = x.clone()
+        session.caller.check_targets_now()  # targeted: before any image's pass budget starts
         for i in tqdm(range(x.shape[0]), desc="Homotopy (images)", disable=not progress):
+            session.caller.image_offset = i  # errors name image i
             delta = HomotopySolver(session.caller, x[i : i + 1], y[i : i + 1], segments[i], targeted, config).run()
             adv_canonical[i : i + 1] = (x[i : i + 1] + delta).clamp(-1.0, 1.0)
+        session.caller.image_offset = None
         return session.result(adv_canonical, session.is_successful(adv_canonical))
 
 

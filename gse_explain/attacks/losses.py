@@ -23,6 +23,11 @@ def cw_margin_loss(logits: torch.Tensor, labels: torch.Tensor, targeted: bool, k
 
 
 def is_successful(logits: torch.Tensor, labels: torch.Tensor, targeted: bool) -> torch.Tensor:
-    """(B,) bool: argmax equals the target (targeted) or differs from the true label (untargeted)."""
+    """(B,) bool: argmax equals the target (targeted) or differs from the true label (untargeted).
+
+    The one success test of every attack. A row with a NaN or inf logit is never a success (its arg-max
+    would be an arbitrary class); the attacks' model caller already refuses such logits.
+    """
     predicted = logits.argmax(dim=1)
-    return predicted == labels if targeted else predicted != labels
+    hit = predicted == labels if targeted else predicted != labels
+    return hit & torch.isfinite(logits).all(dim=1)

@@ -143,13 +143,11 @@ def pgd0(
         unchanged. ``success`` comes from the logits of exactly the returned (canonical) images.
     """
     config = pgd0_config(preset, targeted, **options)
-    if generator is None:
-        generator = torch.Generator().manual_seed(seed if seed is not None else 0)
-    with attack_session(model, images, labels, bounds, targeted) as session:
+    with attack_session(model, images, labels, bounds, targeted, seed=seed, generator=generator) as session:
         check_pixel_budget(config.k, session.x, "PGD0")
         with tqdm(total=config.n_restarts * config.iterations, desc="PGD0", disable=not progress) as bar:
             return session.result(
-                *_restarts(session.caller, session.canonical, session.labels, targeted, config, generator, bar)
+                *_restarts(session.caller, session.canonical, session.labels, targeted, config, session.generator, bar)
             )
 
 

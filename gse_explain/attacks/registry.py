@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Mapping
 
 from .base import AttackResult, build_config
+from .options import check_option_types
 
 __all__ = [
     "ATTACKS", "AttackSpec", "get_attack", "list_attacks", "lookup_key", "register_attack", "registered",
@@ -126,7 +127,8 @@ def _check_presets(spec: AttackSpec) -> None:
 
 
 def _check_options(spec: AttackSpec, field_name: str, options) -> Mapping:
-    """``options`` if it is a dict of config field names (TypeError naming ``field_name`` otherwise)."""
+    """``options`` if it is a dict of config field names with values of the fields' types (TypeError naming
+    ``field_name`` otherwise)."""
     if not isinstance(options, Mapping):
         raise TypeError(f"AttackSpec {spec.name!r}: {field_name} must be a dict of options; "
                         f"got {type(options).__name__}")
@@ -135,6 +137,7 @@ def _check_options(spec: AttackSpec, field_name: str, options) -> Mapping:
     if unknown:
         raise TypeError(f"AttackSpec {spec.name!r}: {field_name} has unknown option(s) {unknown}; "
                         f"valid options: {sorted(known)}")
+    check_option_types(spec.config_class, options, f"AttackSpec {spec.name!r}:", f" in {field_name}")
     return options
 
 

@@ -115,7 +115,7 @@ class SAPFConfig:
             (self.iterations >= 1, "iterations must be ≥ 1"),
             (self.iterations_delta >= 1 and self.iterations_g >= 1, "iterations_delta and iterations_g must be ≥ 1"),
             (self.iterations_finetune >= 0, "iterations_finetune must be ≥ 0"),
-            (self.eta_delta > 0 and self.eta_g > 0 and self.eta_min > 0, "step sizes must be > 0"),
+            (self.eta_delta > 0 and self.eta_g > 0 and self.eta_min > 0, "eta_delta, eta_g and eta_min must be > 0"),
             (0 < self.eta_decay <= 1 and self.eta_decay_every >= 1, "eta_decay must be in (0, 1], eta_decay_every ≥ 1"),
             (len(self.rhos) == 4 and len(self.rhos_max) == 4, "rhos and rhos_max need 4 values"),
             (all(r > 0 for r in self.rhos + self.rhos_max), "rhos and rhos_max must be > 0"),
@@ -169,16 +169,15 @@ def sapf(
         labels: (B,) int64 target classes (targeted) or true classes (untargeted).
         targeted, bounds: as for every attack; hyperparameters are on the [-1, 1] scale.
         preset: ``"cifar10"`` or ``"imagenet"`` (reference JSON values), or None for the defaults.
-        seed, generator: accepted for the uniform signature; SAPF is deterministic.
+        seed, generator: checked (int / torch.Generator or None) for the uniform signature; SAPF is deterministic.
         progress: tqdm bar over the λ1 search steps.
         **options: any :class:`SAPFConfig` field.
 
     Returns:
         :class:`AttackResult`; images with no successful search step are returned unchanged.
     """
-    del seed, generator  # deterministic
     cfg = sapf_config(preset, targeted, **options)
-    with attack_session(model, images, labels, bounds, targeted) as session:
+    with attack_session(model, images, labels, bounds, targeted, seed=seed, generator=generator) as session:
         segments = slic_segments(session.x, session.bounds, cfg.nsegs, cfg.compactness)
         return session.result(
             *_search(session.caller, session.canonical, session.labels, segments, targeted, cfg, progress)
@@ -226,14 +225,8 @@ def _perturb(caller: ModelCaller, x, y, segments, lam1, targeted: bool, cfg: SAP
     lam1 = lam1.view(-1, 1, 1, 1).to(x.dtype)
     n = x[0].numel()
 
-    def loss_fn(logits):
-        return cw_margin_loss(logits, y, targeted, cfg.kappa)
-
     def loss_grad(delta, G):
-        """∇ of L(clip(x + δ⊙G)) w.r.t. the perturbed image, zero where clamp cuts it off."""
-        a = x + delta * G
-        _, g = caller.logits_and_grad(a.clamp(-1.0, 1.0), loss_fn)
-        return g * ((a >= -1.0) & (a <= 1.0))
+        return _loss_grad(caller, x, y, targeted, cfg.kappa, x + delta * G)
 
     def delta_step(delta, G, eta, steps):
         for j in range(steps):
@@ -278,7 +271,28 @@ def _perturb(caller: ModelCaller, x, y, segments, lam1, targeted: bool, cfg: SAP
     G = (G > 0.5).to(x.dtype)
     delta, _ = delta_step(delta, G, eta_delta, cfg.iterations_finetune)
     adv = (x + delta * G).clamp(-1.0, 1.0)
-    return adv, caller.logits(adv)
+    return adv, caller.logits(_model_safe(adv, x)[0])
+
+
+def _loss_grad(caller: ModelCaller, x, y, targeted: bool, kappa: float, a):
+    """∇ of the CW loss of clip(a) w.r.t. the perturbed image a = x + δ⊙G, zero where clamp cuts it off
+    (NaN for diverged images, which are not sent to the model: see :func:`_model_safe`)."""
+    inputs, finite = _model_safe(a.clamp(-1.0, 1.0), x)
+    _, g = caller.logits_and_grad(inputs, lambda logits: cw_margin_loss(logits, y, targeted, kappa))
+    g = g * ((a >= -1.0) & (a <= 1.0))
+    return g if finite is None else torch.where(finite, g, torch.full_like(g, math.nan))
+
+
+def _model_safe(images: torch.Tensor, clean: torch.Tensor):
+    """``(images, None)`` when every entry is finite; else the images with each non-finite one (a run that
+    diverged: λ1 too large for the step size) replaced by its clean image, and the (B, 1, 1, 1) mask of the
+    finite ones. The model never sees NaN (the caller refuses NaN logits); a diverged image stays NaN (its
+    gradient is NaN) and its search step counts as a failure, exactly as before the model was checked."""
+    finite = torch.isfinite(images).flatten(1).all(dim=1)
+    if bool(finite.all()):
+        return images, None
+    finite = finite.view(-1, 1, 1, 1)
+    return torch.where(finite, images, clean), finite
 
 
 def _group_soft_threshold(c: torch.Tensor, ids: torch.Tensor, total: int, tau: float) -> torch.Tensor:

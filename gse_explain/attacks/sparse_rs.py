@@ -19,8 +19,9 @@ targeted CE(t) (the original forces CE when targeted; ``loss="margin"`` gives ma
 
 Query budget: every image sent through the model is one query, the first of each restart included; per
 image at most ``n_queries`` per restart and ``n_restarts · n_queries`` in total. The per-image counts are
-attached to the result as ``result.queries`` ((B,) int64; ``result.forward_passes`` is their sum). The model
-is never asked for a gradient (``gradient_passes == 0``). Successful images leave the working set at once.
+attached to the result as ``result.queries`` ((B,) int64; ``result.forward_passes`` is their sum, plus B when
+targeted: one forward pass on the clean images checks that no target is already the prediction, which is
+not a query of the search). The model is never asked for a gradient (``gradient_passes == 0``). Successful images leave the working set at once.
 Failures are returned unchanged.
 
 Deviations from the GSE authors' code, and choices where paper/spec are silent:
@@ -35,7 +36,8 @@ Deviations from the GSE authors' code, and choices where paper/spec are silent:
     * Stopping and acceptance use the argmax test of the project (``is_successful``); the original uses
       margin ≤ 0 to stop and margin < −1e−6 to accept, which differ only on exact logit ties.
     * No extra queries: the original also queries the clean batch and each restart's output (uncounted);
-      here every query is counted and success comes from the logits of the accepted candidates, which are
+      here every query is counted (targeted: the clean-image target check is counted in ``forward_passes``
+      but is not a search query) and success comes from the logits of the accepted candidates, which are
       exactly the returned images (canonical coordinates).
     * k = H·W leaves no pixel outside M to swap in: the candidate then re-colours k_i pixels of M instead.
 """
@@ -146,14 +148,12 @@ def sparse_rs(
         Adversarials differ from the images in at most k pixels; failures are returned unchanged.
     """
     config = sparse_rs_config(preset, targeted, **options)
-    if generator is None:
-        generator = torch.Generator().manual_seed(seed if seed is not None else 0)
     loss = config.loss if config.loss != "auto" else ("ce" if targeted else "margin")
-    with attack_session(model, images, labels, bounds, targeted) as session:
+    with attack_session(model, images, labels, bounds, targeted, seed=seed, generator=generator) as session:
         check_pixel_budget(config.k, session.x, "Sparse-RS")
         with tqdm(total=config.n_restarts * config.n_queries, desc="Sparse-RS queries", disable=not progress) as bar:
             result, success, queries = _restarts(
-                session.caller, session.canonical, session.labels, targeted, loss, config, generator, bar
+                session.caller, session.canonical, session.labels, targeted, loss, config, session.generator, bar
             )
         return session.result(result, success, queries=queries)
 

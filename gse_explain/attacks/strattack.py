@@ -162,7 +162,7 @@ def strattack(
         targeted: reach ``labels`` (targeted) or leave them (untargeted).
         bounds: the box (lo, hi) of valid images; hyperparameters refer to its affine image [-1, 1].
         preset: ``"cifar10"`` (c = 0.25) or ``"imagenet"`` (c = 2.5); None keeps the defaults.
-        seed, generator: accepted for the uniform signature; StrAttack is deterministic.
+        seed, generator: checked (int / torch.Generator or None) for the uniform signature; StrAttack is deterministic.
         progress: tqdm bar over the binary-search steps of both phases.
         **options: any :class:`StrAttackConfig` field, overriding the preset.
 
@@ -170,9 +170,8 @@ def strattack(
         :class:`AttackResult` with, per image, the successful candidate of smallest ℓ2 norm found in either
         phase, or the unchanged image when none succeeded.
     """
-    del seed, generator  # deterministic algorithm
     config = strattack_config(preset, targeted, **options)
-    with attack_session(model, images, labels, bounds, targeted) as session:
+    with attack_session(model, images, labels, bounds, targeted, seed=seed, generator=generator) as session:
         total = config.search_steps + (config.retrain_steps if config.retrain else 0)
         with tqdm(total=total, desc="StrAttack search steps", disable=not progress) as bar:
             adv_canonical = _run(session.caller, session.canonical, session.labels, targeted, config, bar)

@@ -15,7 +15,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .base import AttackResult
+from .base import AttackResult, check_seed_and_generator
 from .registry import get_attack
 
 __all__ = ["Attack"]
@@ -45,10 +45,7 @@ class Attack:
                  progress: bool = False, **options):
         self.spec = get_attack(name)
         self.config = self.spec.make_config(preset, targeted, **options)
-        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
-            raise TypeError(f"seed must be an int or None; got {seed!r} ({type(seed).__name__})")
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator or None; got {type(generator).__name__}")
+        check_seed_and_generator(seed, generator)
         self.model = model
         self.targeted = bool(targeted)
         self.bounds = tuple(bounds)

@@ -27,7 +27,9 @@ import pytest
 import torch
 from torch import nn
 
+from bad_inputs import BAD_CASES, TinyLinear, check_option_type, option_type_cases, run_attack
 from gse_explain.attacks import ATTACKS, AttackSpec
+from gse_explain.attacks.losses import is_successful
 from gse_explain.plotting.style import attack_color, attack_label
 
 __all__ = [
@@ -36,30 +38,8 @@ __all__ = [
     "check_result_passes_inputs_and_model_state", "check_seed_and_generator",
     "check_model_state_restored_when_the_attack_raises", "check_unknown_preset_and_option",
     "check_bad_inputs_raise_clear_errors", "check_wrong_output_shape_is_rejected",
+    "check_bad_models_and_arguments", "check_option_types", "check_dtypes_on_resnet20",
 ]
-
-
-class TinyLinear(nn.Module):
-    """A linear classifier of (B, 3, 4, 4) images into 5 classes; ``fail`` makes every call raise, and
-    ``out_shape(B)`` reshapes the logits into a wrong shape."""
-
-    def __init__(self, fail: bool = False, out_shape=None):
-        super().__init__()
-        self.fc = nn.Linear(3 * 4 * 4, 5)
-        self.bias = nn.Parameter(torch.zeros(5))
-        self.fail = fail
-        self.out_shape = out_shape
-
-    def forward(self, x):
-        if self.fail:
-            raise RuntimeError("model failure")
-        z = self.fc(x.flatten(1)) + self.bias
-        return z if self.out_shape is None else z.reshape(self.out_shape(x.shape[0]))
-
-
-def run_attack(spec: AttackSpec, model, images, labels, **kwargs):
-    """``spec.function`` with its fast ``test_options`` (``kwargs`` override them)."""
-    return spec.function(model, images, labels, **{**spec.test_options, **kwargs})
 
 
 @contextlib.contextmanager
@@ -238,6 +218,57 @@ def check_wrong_output_shape_is_rejected(spec: AttackSpec) -> None:
             run_attack(spec, TinyLinear(out_shape=out_shape), torch.rand(2, 3, 4, 4), torch.tensor([0, 1]))
 
 
+def check_bad_models_and_arguments(spec: AttackSpec) -> None:
+    """Every case of ``bad_inputs.BAD_CASES``: non-finite logits and gradients, target = prediction, seed and
+    generator types, a plain function as the model, 16-bit dtypes."""
+    for name, case in BAD_CASES.items():
+        with _case(name):
+            case(spec)
+
+
+def check_option_types(spec: AttackSpec) -> None:
+    """A wrongly typed value for each typed config field is a TypeError naming the option."""
+    for name, value in option_type_cases(spec):
+        with _case(f"{name}={value!r}"):
+            check_option_type(spec, name, value)
+
+
+def _wide_images(images: torch.Tensor) -> torch.Tensor:
+    """float64 copies of [0, 1] images that float32 cannot represent (so a lossy round trip shows)."""
+    noise = torch.rand(images.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    return (images.double() + 1e-10 * noise).clamp(0.0, 1.0)
+
+
+def _as_caller_dtype(reference, reference_images, images):
+    """What a run on ``images`` must return when the attack ran on ``reference_images`` (their cast to the
+    model's dtype) and returned ``reference``: the caller's values where unchanged, else the cast."""
+    return torch.where(reference == reference_images, images, reference.to(images.dtype))
+
+
+def check_dtypes_on_resnet20(spec: AttackSpec, resnet20, cifar_correct) -> None:
+    """float64 and float16 images with the float32 ResNet20 run in float32 and come back in their dtype with
+    unchanged entries bit-identical; float64 images with ``model.double()`` run in float64."""
+    images, labels = _cifar_pair(cifar_correct)
+    double_model = copy.deepcopy(resnet20).double()
+    for targeted in (False, True):
+        y = (labels + 1) % 10 if targeted else labels
+        for dtype, inputs in ((torch.float64, _wide_images(images)), (torch.float16, images.half())):
+            with _case(f"{dtype} images, float32 model, targeted={targeted}"):
+                reference = run_attack(spec, resnet20, inputs.float(), y, targeted=targeted, seed=1)
+                result = run_attack(spec, resnet20, inputs, y, targeted=targeted, seed=1)
+                expected = _as_caller_dtype(reference.adversarials, inputs.float(), inputs)
+                assert result.adversarials.dtype == dtype and torch.equal(result.adversarials, expected)
+                with torch.no_grad():
+                    hit = is_successful(resnet20(result.adversarials.float()), y, targeted)
+                assert torch.equal(result.success, hit)
+        with _case(f"float64 images, model.double(), targeted={targeted}"):
+            wide = _wide_images(images)
+            result = run_attack(spec, double_model, wide, y, targeted=targeted, seed=1)
+            assert result.adversarials.dtype == torch.float64 and result.model_passes > 0
+            with torch.no_grad():
+                assert torch.equal(result.success, is_successful(double_model(result.adversarials), y, targeted))
+
+
 CONTRACT_CHECKS = [
     check_declared_in_its_module,
     check_uniform_signature,
@@ -249,6 +280,9 @@ CONTRACT_CHECKS = [
     check_unknown_preset_and_option,
     check_bad_inputs_raise_clear_errors,
     check_wrong_output_shape_is_rejected,
+    check_bad_models_and_arguments,
+    check_option_types,
+    check_dtypes_on_resnet20,
 ]
 
 

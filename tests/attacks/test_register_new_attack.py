@@ -60,9 +60,10 @@ def toy_sign_step(
 ) -> AttackResult:
     """One step x ± ε·sign(∇ CE) on (B, C, H, W) images in ``bounds``: descend CE(target) when targeted,
     ascend CE(label) otherwise. Deterministic; one gradient pass plus one forward pass for ``success``."""
-    del seed, generator, progress  # deterministic, and one step needs no progress bar
+    del progress  # one step needs no progress bar
     config = SPEC.make_config(preset, targeted, **options)
-    with attack_session(model, images, labels, bounds, targeted) as session:
+    # seed and generator go to the session, which checks their types (the toy is deterministic).
+    with attack_session(model, images, labels, bounds, targeted, seed=seed, generator=generator) as session:
         _, grad = session.caller.logits_and_grad(
             session.canonical, lambda logits: F.cross_entropy(logits, session.labels, reduction="none")
         )
@@ -167,6 +168,11 @@ INVALID_FIELDS = [
     ("color", "#12345", ValueError, "color must be a '#RRGGBB' hex string"),
     ("demo_budget", [("step_size", 1)], TypeError, "demo_budget must be a dict of options"),
     ("test_options", {"steps": 1}, TypeError, r"test_options has unknown option\(s\) \['steps'\]"),
+    ("test_options", {"step_size": "0.2"}, TypeError,
+     r"AttackSpec 'toy_sign_step': option 'step_size' in test_options must be a float; got '0.2' \(str\)"),
+    ("demo_budget", {"step_size": True}, TypeError, "option 'step_size' in demo_budget must be a float"),
+    ("presets", {"cifar10": {False: {}, True: {"step_size": "1"}}}, TypeError,
+     r"option 'step_size' in presets\['cifar10'\]\[True\] must be a float"),
     ("randomized", 1, TypeError, "randomized must be a bool"),
     ("sequential", "no", TypeError, "sequential must be a bool"),
 ]
