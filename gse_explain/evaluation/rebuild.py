@@ -117,7 +117,6 @@ def load_run_model(config: RunConfig | Mapping[str, Any], device: str | torch.de
 def load_run_dataset(config: RunConfig | Mapping[str, Any]):
     """The dataset a run attacked (images (C, H, W) in [0, 1])."""
     from ..data import load_dataset
-    from ..models import model_info
 
     config = as_run_config(config)
     data_kwargs: dict[str, Any] = {}

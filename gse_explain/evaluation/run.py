@@ -146,7 +146,7 @@ def run(config: RunConfig, output: str | Path, *, progress: bool = True, overwri
         raise RunError(f"none of the {selection.scanned} images is classified correctly by {model_label(config.model)}; nothing to attack")
     verify_stored_batches(store, dataset, selection)
     todo = _pending_batches(store, selection, config)
-    _report_plan(config, selection, offsets, todo, store, log)
+    _report_plan(config, selection, offsets, todo, log)
     with _sigterm_raises():
         _attack_batches(store, model, dataset, selection, todo, config, offsets, progress)
     return load_results(output)
@@ -192,18 +192,21 @@ def verify_stored_batches(store: ResultStore, dataset, selection: Selection) -> 
                 "the original data, or start a new store (another output folder, or overwrite to move this one aside)")
 
 
+def _shard_batches(selection: Selection, config: RunConfig) -> list[int]:
+    """The batches this shard attacks (b % n == i), in order."""
+    index, count = config.shard
+    return [b for b in range(-(-len(selection.positions) // config.batch_size)) if b % count == index]
+
+
 def _pending_batches(store: ResultStore, selection: Selection, config: RunConfig) -> list[int]:
     """This shard's batches that are not stored yet, in order."""
-    num_batches = -(-len(selection.positions) // config.batch_size)
-    index, count = config.shard
     stored = set(store.completed_batches())
-    return [b for b in range(num_batches) if b % count == index and b not in stored]
+    return [b for b in _shard_batches(selection, config) if b not in stored]
 
 
-def _report_plan(config: RunConfig, selection: Selection, offsets, todo: Sequence[int], store: ResultStore, log) -> None:
+def _report_plan(config: RunConfig, selection: Selection, offsets, todo: Sequence[int], log) -> None:
     index, count = config.shard
-    mine = -(-len(selection.positions) // config.batch_size)
-    mine = len([b for b in range(mine) if b % count == index])
+    mine = len(_shard_batches(selection, config))
     options = f", {dict(config.options)}" if config.options else ""
     print(f"{config.attack} ({config.resolved_preset or 'default options'}{options}) on {model_label(config.model)}, {config.dataset}: "
           f"{len(selection.positions)} correctly classified of {selection.scanned} scanned; "
