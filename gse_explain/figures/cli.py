@@ -40,6 +40,23 @@ def _attack_list(text: str) -> list[str]:
     return names
 
 
+def _name_list(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names; got {text!r}")
+    return names
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 10,20,30; got {text!r}")
+    return values
+
+
 def _figure_list(text: str) -> list[str]:
     names = [part.strip() for part in text.split(",") if part.strip()]
     unknown = [n for n in names if n not in list_figures()]
@@ -81,6 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument("--option", action="append", type=_attack_option, default=[], metavar="ATTACK:NAME=VALUE",
                       help="override one attack option, e.g. strattack:max_iter=100 (repeatable)")
     size.add_argument("--batch-size", type=int, help="images per attack call (default: demo 4, cifar10 16, imagenet 8)")
+    derived = parser.add_argument_group("derived studies and paper extras")
+    derived.add_argument("--on", choices=("demo", "cifar10"), help="explain/transfer/ablation: the base study whose data "
+                         "(and stored runs) they use (default: demo)")
+    derived.add_argument("--explanations", type=_name_list, help="explain: comma-separated explanation methods "
+                         "(default: asm and the captum methods)")
+    derived.add_argument("--percentile", type=float, help="explain: the IS percentile of the heatmap (default 80)")
+    derived.add_argument("--k-hats", type=_int_list, help="ablation: comma-separated k̂ values (default 10,20,...,100)")
+    derived.add_argument("--baseline-variant", choices=("corrected", "reference"), help="reference: run every baseline "
+                         "as the GSE authors' port (spec §B) to reproduce the paper's rows as published (default: corrected)")
+    derived.add_argument("--table1-targeted-images", type=int, help="images for Table 1's targeted columns (default 0: none)")
+    derived.add_argument("--examples", type=int, help="images shown in Figures 3 and 4 (default 1)")
     run = parser.add_argument_group("run")
     run.add_argument("--rerun", action="store_true", help="move the existing stores aside and recompute every run")
     run.add_argument("--only", type=_figure_list, help=f"draw only these outputs ({', '.join(list_figures())})")
@@ -93,12 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _check(args) -> None:
     """Value checks argparse cannot express; ValueError naming the flag."""
-    for flag in ("num_images", "targeted_images", "batch_size"):
+    for flag in ("num_images", "targeted_images", "batch_size", "examples"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise ValueError(f"--{flag.replace('_', '-')} must be ≥ 1; got {value}")
-    if args.table1_images is not None and args.table1_images < 0:
-        raise ValueError(f"--table1-images must be ≥ 0; got {args.table1_images}")
+    for flag in ("table1_images", "table1_targeted_images"):
+        value = getattr(args, flag)
+        if value is not None and value < 0:
+            raise ValueError(f"--{flag.replace('_', '-')} must be ≥ 0; got {value}")
+    if args.percentile is not None and not 0 <= args.percentile < 100:
+        raise ValueError(f"--percentile must be in [0, 100); got {args.percentile}")
     for flag in ("data_root", "weights", "second_weights", "index_file"):
         value = getattr(args, flag)
         if value not in (None, "DEFAULT", "random") and not Path(value).exists():
@@ -115,7 +147,9 @@ def study_options(args: argparse.Namespace) -> StudyOptions:
         attacks=args.attacks, attack_options=attack_options, num_images=args.num_images, targeted_images=args.targeted_images,
         offsets=args.offsets, table1_images=args.table1_images, model=args.model, weights=args.weights, second_model=args.second_model,
         second_weights=args.second_weights, no_second=args.no_second, data_root=args.data_root, index_file=args.index_file,
-        image_size=args.image_size, batch_size=args.batch_size,
+        image_size=args.image_size, batch_size=args.batch_size, on=args.on, explanations=args.explanations,
+        percentile=args.percentile, baseline_variant=args.baseline_variant, table1_targeted_images=args.table1_targeted_images,
+        examples=args.examples, k_hats=args.k_hats,
     )
 
 
@@ -126,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _check(args)
         study = build_study(args.study, study_options(args))
-        runs_dir, out_dir = args.runs or f"runs/{study.name}", args.out or f"figures/{study.name}"
+        runs_dir = args.runs or f"runs/{study.runs_name or study.name}"
+        out_dir = args.out or f"figures/{study.name}"
         check_writable_folder(runs_dir, "the runs folder (--runs)")
         check_writable_folder(out_dir, "the figures folder (--out)")
         print(describe(study), file=sys.stderr)

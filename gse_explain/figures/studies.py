@@ -19,7 +19,7 @@ Studies are registered with :func:`register_study`: a builder function ``(option
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 from ..attacks import get_attack
@@ -93,6 +93,9 @@ class Study:
     second_label: str | None = None
     notes: tuple[str, ...] = ()
     figures: tuple[str, ...] | None = None  # the figures it draws (registry names); None: every registered figure
+    runs_name: str | None = None  # default runs folder runs/<runs_name> (derived studies reuse their base study's stores)
+    examples: int = 1  # images (rows) shown in Figures 3 and 4
+    options: "StudyOptions | None" = field(default=None, compare=False, repr=False)  # what the study was built from
 
     def group(self, group: str, targeted: bool | None = None) -> list[RunSpec]:
         return [r for r in self.runs if r.group == group and (targeted is None or r.targeted == targeted)]
@@ -116,6 +119,11 @@ class StudyOptions:
             None: the study's default, demo 1, cifar10 2, imagenet and nips2017 0).
         model, weights, second_model, second_weights, no_second: the classifiers.
         data_root, index_file, image_size, batch_size: the data and the attack batch size.
+        on: the base study of a derived study (``explain``, ``transfer``, ``ablation``): ``"demo"`` or ``"cifar10"``.
+        explanations, percentile: the ``explain`` study's explanation methods and IS percentile.
+        baseline_variant: ``"reference"`` runs every baseline with a ``variant`` option as the authors' port.
+        table1_targeted_images: images for Table 1's targeted columns (0/None: none).
+        examples: images shown in Figures 3 and 4 (default 1). k_hats: the ``ablation`` study's k̂ values.
     """
 
     attacks: Sequence[str] | None = None
@@ -133,6 +141,13 @@ class StudyOptions:
     index_file: str | None = None
     image_size: int | None = None
     batch_size: int | None = None
+    on: str | None = None
+    explanations: Sequence[str] | None = None
+    percentile: float | None = None
+    baseline_variant: str | None = None
+    table1_targeted_images: int | None = None
+    examples: int | None = None
+    k_hats: Sequence[int] | None = None
 
 
 STUDIES: dict[str, Callable[[StudyOptions], Study]] = {}
@@ -280,7 +295,9 @@ def build_study(name: str, options: StudyOptions | None = None) -> Study:
     options = StudyOptions() if options is None else options
     if name not in STUDIES:
         raise ValueError(f"unknown study {name!r}; choose one of {', '.join(STUDIES)}")
-    study = STUDIES[name](options)
+    study = replace(STUDIES[name](options), options=options)
+    if options.examples is not None:
+        study = replace(study, examples=options.examples)
     unknown = sorted(set(options.attack_options) - {r.attack for r in study.runs})
     if unknown:
         raise ValueError(f"--option given for {unknown}, which this study does not run (its attacks: "
