@@ -28,7 +28,9 @@ Deviations from the GSE authors' code (attacks.py ``FWnucl``):
 
 - LMO: the reference picks the patch location with the largest *sum over channels of nuclear norms* and
   writes ε·u₁v₁ᵀ into that patch of *every* channel (an element of norm C·ε, outside the ε-ball). We
-  implement the exact LMO above. ``lmo="reference"`` reproduces the reference rule for comparison.
+  implement the exact LMO above. ``variant="reference"`` (or ``lmo="reference"`` alone) reproduces the
+  reference rule for comparison; it is the only code path the reference variant changes (the other
+  differences below change nothing but rounding and the number of forward passes).
   Group definition: the nuclear norm needs matrices, so a group is one channel's P×P patch, and the ball
   sums over channels and patches. We could not consult the paper's text here; the per-channel patch
   matrices follow the reference code's grouping, and the single-group LMO is the exact solution for a
@@ -54,6 +56,7 @@ from tqdm.auto import tqdm
 
 from .base import AttackResult, attack_session
 from .registry import AttackSpec, register_attack
+from .variants import CORRECTED, REFERENCE, check_variant
 
 __all__ = ["SPEC", "FWNUCL_PRESETS", "FWnuclConfig", "fwnucl", "fwnucl_config", "nuclear_group_lmo"]
 
@@ -69,26 +72,37 @@ class FWnuclConfig:
         iterations: Frank–Wolfe iterations (fixed; no early stop).
         line_search_steps: golden-section comparisons per line search.
         patch_size: side P of the square groups; None picks 4 if H ≤ 64 else 32.
-        lmo: ``"exact"`` (single group of largest spectral norm) or ``"reference"`` (the GSE authors' rule).
+        lmo: ``"exact"`` (single group of largest spectral norm), ``"reference"`` (the GSE authors' rule), or
+            None (the default): the rule of ``variant``. An explicit value wins over the variant.
+        variant: ``"corrected"`` (exact LMO) or ``"reference"`` (the GSE authors' port: its LMO rule).
     """
 
     eps: float = 5.0
     iterations: int = 200
     line_search_steps: int = 25
     patch_size: int | None = None
-    lmo: str = "exact"
+    lmo: str | None = None
+    variant: str = CORRECTED
 
     def __post_init__(self) -> None:
+        check_variant(self.variant, "FWnucl")
         checks = [
             (self.eps > 0, "eps must be > 0"),
             (self.iterations >= 1, "iterations must be ≥ 1"),
             (self.line_search_steps >= 1, "line_search_steps must be ≥ 1"),
             (self.patch_size is None or self.patch_size >= 1, "patch_size must be ≥ 1 (or None)"),
-            (self.lmo in ("exact", "reference"), f"lmo must be 'exact' or 'reference'; got {self.lmo!r}"),
+            (self.lmo in (None, "exact", "reference"), f"lmo must be 'exact' or 'reference' (or None: by variant); got {self.lmo!r}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"FWnucl option error: {message}")
+
+    @property
+    def lmo_rule(self) -> str:
+        """The LMO rule used: ``lmo`` when given, else ``"reference"`` for the reference variant, ``"exact"`` otherwise."""
+        if self.lmo is not None:
+            return self.lmo
+        return "reference" if self.variant == REFERENCE else "exact"
 
 
 # attackParams.json of the reference code: eps = 5 for every dataset and mode.
@@ -182,7 +196,7 @@ def _frank_wolfe(caller, u, objective, cfg: FWnuclConfig, patch: int, progress: 
     delta = torch.zeros_like(u)
     for _ in tqdm(range(cfg.iterations), desc="FWnucl iterations", disable=not progress):
         _, grad = caller.logits_and_grad(u + delta, objective)
-        s = nuclear_group_lmo(grad, cfg.eps, patch, cfg.lmo)
+        s = nuclear_group_lmo(grad, cfg.eps, patch, cfg.lmo_rule)
         gamma = _golden_section(caller, u, delta, s - delta, objective, cfg.line_search_steps)
         delta = (1.0 - gamma) * delta + gamma * s
     return delta

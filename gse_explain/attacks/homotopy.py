@@ -48,6 +48,12 @@ Deviations from the GSE authors' code (their port of Zhu et al.'s element-wise c
   the port needs ≥ 0.95·C·H·W outer loops to declare failure), ``max_nmapg_iterations`` per nmAPG call
   (default 1000 = 10 × maxiter; the port's stopping test can cycle forever), and optionally ``max_passes``
   model passes per image (default None: no budget).
+
+``variant="reference"`` follows the port in every deviation listed above that changes the result (the
+prox rule and its unclipped output, the entry-count ℓ0 in F, t_prev = 0, the discarded fallback
+thresholding, c with the updated q: :class:`.homotopy_solver.ReferenceHomotopySolver`) and runs SLIC on
+the [-1, 1] values (the port's input). The skipped redundant work, the already-adversarial shortcut and the
+hard caps are shared (the port cannot finish without them).
 """
 
 from __future__ import annotations
@@ -59,9 +65,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .base import AttackResult, attack_session
-from .homotopy_solver import HomotopySolver
+from .homotopy_solver import solver_class
 from .registry import AttackSpec, register_attack
 from .superpixels import slic_segments
+from .variants import CORRECTED, REFERENCE, check_variant
 
 __all__ = ["SPEC", "HomotopyConfig", "HOMOTOPY_PRESETS", "homotopy", "homotopy_config"]
 
@@ -87,6 +94,8 @@ class HomotopyConfig:
         max_backtracks, max_v_backtracks: tries of the extrapolated and the fallback step (1000 / 10).
         post_iterations, post_step: final ℓ∞ shrinking phase (40000 steps of 1e-3).
         max_outer_iterations, max_nmapg_iterations, max_passes: hard caps (see module docstring).
+        variant: ``"corrected"`` (Li & Lin's nmAPG, Zhu et al.'s prox) or ``"reference"`` (the GSE authors'
+            port: t_prev = 0, its prox and ℓ0, SLIC on [-1, 1] values); see the module docstring.
     """
 
     max_epsilon: float = 0.1
@@ -114,8 +123,10 @@ class HomotopyConfig:
     max_outer_iterations: int = 200
     max_nmapg_iterations: int = 1000
     max_passes: int | None = None
+    variant: str = CORRECTED
 
     def __post_init__(self) -> None:
+        check_variant(self.variant, "Homotopy")
         object.__setattr__(self, "iter_inc", tuple(int(v) for v in self.iter_inc))
         checks = [
             (self.max_epsilon > 0, "max_epsilon must be > 0"),
@@ -192,13 +203,15 @@ def homotopy(
     """
     config = homotopy_config(preset, targeted, **options)
     with attack_session(model, images, labels, bounds, targeted, seed=seed, generator=generator) as session:
-        segments = slic_segments(session.x, session.bounds, config.n_segments, config.compactness)
+        source = "signed" if config.variant == REFERENCE else "real"
+        segments = slic_segments(session.x, session.bounds, config.n_segments, config.compactness, source)
+        solver = solver_class(config.variant)
         x, y = session.canonical, session.labels
         adv_canonical = x.clone()
         session.caller.check_targets_now()  # targeted: before any image's pass budget starts
         for i in tqdm(range(x.shape[0]), desc="Homotopy (images)", disable=not progress):
             session.caller.image_offset = i  # errors name image i
-            delta = HomotopySolver(session.caller, x[i : i + 1], y[i : i + 1], segments[i], targeted, config).run()
+            delta = solver(session.caller, x[i : i + 1], y[i : i + 1], segments[i], targeted, config).run()
             adv_canonical[i : i + 1] = (x[i : i + 1] + delta).clamp(-1.0, 1.0)
         session.caller.image_offset = None
         return session.result(adv_canonical, session.is_successful(adv_canonical))

@@ -1,7 +1,9 @@
 """The per-image solver of the group-wise Homotopy-Attack: the λ homotopy, nmAPG and the after-attack phases.
 
 Used by :func:`gse_explain.attacks.homotopy.homotopy`, which documents the algorithm, its cost and its
-deviations from the GSE authors' port. This module holds the state machine for one canonical image.
+deviations from the GSE authors' port. This module holds the state machine for one canonical image
+(:class:`HomotopySolver`) and its ``variant="reference"`` form (:class:`ReferenceHomotopySolver`), which
+follows the port where the spec (§B.3) documents a deviation.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from .losses import cw_margin_loss, is_successful
 if TYPE_CHECKING:
     from .homotopy import HomotopyConfig
 
-__all__ = ["BudgetExhausted", "HomotopySolver"]
+__all__ = ["BudgetExhausted", "HomotopySolver", "ReferenceHomotopySolver", "solver_class"]
 
 
 class BudgetExhausted(Exception):
@@ -171,9 +173,8 @@ class HomotopySolver:
             x, z, logits_x, f_x = self._limit(x, z, took_z, groups0, (logits_x, f_x), lam)
             self.delta = x
             y_prev, g_y_prev = y, g_y
-            t_prev, t = t, (math.sqrt(4.0 * t * t + 1.0) + 1.0) / 2.0
-            c = (cfg.eta * q * c + f_x) / (cfg.eta * q + 1.0)
-            q = cfg.eta * q + 1.0
+            t_prev, t = self._momentum(t_prev, t)
+            c, q = self._average(c, q, f_x)
             success = self.success(logits_x)
             prev_loss, cur_loss = cur_loss, self._loss(logits_x).item()
             if success:
@@ -183,6 +184,19 @@ class HomotopySolver:
                 break
             counter = counter or small_change
         return x, success
+
+    def _momentum(self, t_prev: float, t: float) -> tuple[float, float]:
+        """Li & Lin's (t_prev, t) update: t_prev ← t, t ← (√(4t² + 1) + 1)/2."""
+        return t, (math.sqrt(4.0 * t * t + 1.0) + 1.0) / 2.0
+
+    def _average(self, c: float, q: float, f_x: float) -> tuple[float, float]:
+        """Li & Lin's averaged objective: c ← (η q c + F(x))/(η q + 1), q ← η q + 1 (old q in the numerator)."""
+        eta = self.cfg.eta
+        return (eta * q * c + f_x) / (eta * q + 1.0), eta * q + 1.0
+
+    def _threshold_fallback(self) -> bool:
+        """Whether the group limit also applies to an iterate taken from the fallback (v) step."""
+        return True
 
     def _extrapolated_step(self, y, g_y, f_y: float, alpha: float, c: float, lam: float):
         """Backtracked prox step z from the extrapolated point y (step α, shrunk by ρ per try) until z
@@ -225,7 +239,7 @@ class HomotopySolver:
         cfg = self.cfg
         logits_x, f_x = evaluated
         stale = False
-        if abs(self.n_groups(x) - groups0) > cfg.max_update:
+        if abs(self.n_groups(x) - groups0) > cfg.max_update and (took_z or self._threshold_fallback()):
             thresholded = self.group_thres(x, groups0 + cfg.max_update)
             stale = not torch.equal(thresholded, x)
             x = thresholded
@@ -284,3 +298,43 @@ def _bb_step(s, r) -> float:
     if math.isnan(alpha):
         return 1e-20
     return min(max(alpha, 1e-20), 1e20)
+
+
+class ReferenceHomotopySolver(HomotopySolver):
+    """The solver as the GSE authors' port runs it (spec §B.3), for ``variant="reference"``.
+
+    Differences from :class:`HomotopySolver`, each the port's: the prox zeroes group g iff
+    ‖v_g‖² − ‖v̂_g‖² < 2αλ and returns the unclipped v on the kept groups (so a group whose step stays
+    inside the ε box has gain 0 and survives only at λ = 0, and the λ initialisation ends at λ = 0 whenever
+    no group of the first step is clipped); the ℓ0 term of F counts non-zero *entries*; nmAPG keeps
+    t_prev = 0 (the extrapolation y = x − (x − x_prev)/t steps backwards), discards the group limit on an
+    iterate from the fallback (v) step, and averages c with the already-updated q. The λ search, BB steps,
+    backtracking, after-attack phases and hard caps are shared.
+    """
+
+    def prox_gains(self, v):
+        v_hat = self.project(v)
+        return self.group_sq(v) - self.group_sq(v_hat), v_hat
+
+    def prox(self, v, alpha: float, lam: float):
+        gains, _ = self.prox_gains(v)
+        keep = ~(gains < 2.0 * alpha * lam)
+        return v * keep[self.ids].view_as(v)
+
+    def objective(self, loss: float, d, lam: float) -> float:
+        return loss + lam * int((d != 0).sum().item())
+
+    def _momentum(self, t_prev: float, t: float) -> tuple[float, float]:
+        return t_prev, (math.sqrt(4.0 * t * t + 1.0) + 1.0) / 2.0
+
+    def _average(self, c: float, q: float, f_x: float) -> tuple[float, float]:
+        q = self.cfg.eta * q + 1.0
+        return (self.cfg.eta * q * c + f_x) / q, q
+
+    def _threshold_fallback(self) -> bool:
+        return False
+
+
+def solver_class(variant: str) -> type[HomotopySolver]:
+    """The solver of a Homotopy ``variant``: ``"corrected"`` or ``"reference"``."""
+    return ReferenceHomotopySolver if variant == "reference" else HomotopySolver

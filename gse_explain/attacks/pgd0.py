@@ -33,6 +33,11 @@ Deviations from the GSE authors' code (spec §B.6), and choices where paper/spec
       (``noise_scale``, 0 disables it) and drawn from the attack's generator, never from the global RNG.
     * The original's first iteration only projects the random start (``iterations`` − 1 gradient steps);
       here ``iterations`` counts gradient steps (200 by default).
+
+``variant="reference"`` follows the authors' port (spec §B.6) in the two places it differs: the projection
+scores pixels by Σ_c δ² − Σ_c max(0, min(ub − δ, δ − lb))² (``project_l0_box(..., rule="reference")``),
+and success is tested only on the last iterate of each restart (an image fooled mid-run but not at the end
+fails that restart). Everything else (exact top-k, generator, noise) is shared.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from .base import AttackResult, ModelCaller, attack_session
 from .losses import is_successful
 from .pixel_sparse import check_pixel_budget, top_k_pixel_mask
 from .registry import AttackSpec, register_attack
+from .variants import CORRECTED, REFERENCE, check_variant
 
 __all__ = ["SPEC", "PGD0Config", "PGD0_PRESETS", "pgd0", "pgd0_config", "project_l0_box"]
 
@@ -62,6 +68,8 @@ class PGD0Config:
         iterations: gradient steps per restart.
         step_size: step η applied to the ℓ1-normalised gradient (120000/255 in the reference code).
         noise_scale: width of the uniform noise added before each projection (original: 1e-12; 0 = none).
+        variant: ``"corrected"`` (Croce & Hein's projection, success on every iterate) or ``"reference"``
+            (the GSE authors' port: its projection, success only after each restart); see the module docstring.
     """
 
     k: int = 90
@@ -69,8 +77,10 @@ class PGD0Config:
     iterations: int = 200
     step_size: float = 120000.0 / 255.0
     noise_scale: float = 1e-12
+    variant: str = CORRECTED
 
     def __post_init__(self) -> None:
+        check_variant(self.variant, "PGD0")
         checks = [
             (_positive_int(self.k), f"k must be an integer ≥ 1 (pixels); got {self.k!r}"),
             (_positive_int(self.n_restarts), f"n_restarts must be an integer ≥ 1; got {self.n_restarts!r}"),
@@ -99,14 +109,21 @@ def pgd0_config(preset: str | None = None, targeted: bool = False, **options) ->
     return SPEC.make_config(preset, targeted, **options)
 
 
-def project_l0_box(delta: torch.Tensor, k: int, lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
+def project_l0_box(delta: torch.Tensor, k: int, lower: torch.Tensor, upper: torch.Tensor,
+                   rule: str = CORRECTED) -> torch.Tensor:
     """Croce & Hein's Π_k: δ (B, C, H, W) → box-clipped δ on its k best pixels, 0 elsewhere.
 
-    ``lower`` ≤ 0 ≤ ``upper`` (same shape) bound δ entrywise. Pixel score: Σ_c δ² − Σ_c (δ − clip(δ))²,
-    computed from the unclipped δ.
+    ``lower`` ≤ 0 ≤ ``upper`` (same shape) bound δ entrywise. Pixel score, from the unclipped δ:
+    ``rule="corrected"``: Σ_c δ² − Σ_c (δ − clip(δ))² (the squared box violation, zero inside the box);
+    ``rule="reference"``: Σ_c δ² − Σ_c max(0, min(upper − δ, δ − lower))² (the port: the squared distance
+    of in-box entries to their nearest bound, zero outside the box).
     """
     clipped = torch.minimum(torch.maximum(delta, lower), upper)
-    score = delta.square().sum(dim=1) - (delta - clipped).square().sum(dim=1)
+    if rule == REFERENCE:
+        penalty = torch.minimum(upper - delta, delta - lower).clamp(min=0.0)
+    else:
+        penalty = delta - clipped
+    score = delta.square().sum(dim=1) - penalty.square().sum(dim=1)
     return clipped * top_k_pixel_mask(score, k)
 
 
@@ -190,7 +207,7 @@ def _single_run(caller, u, y, targeted, cfg: PGD0Config, generator, bar):
     uw, yw = u, y
     lower, upper = -1.0 - uw, 1.0 - uw
     start = torch.rand(u.shape, generator=generator, dtype=u.dtype).to(u.device) * 2.0 - 1.0
-    delta = project_l0_box(start - uw, cfg.k, lower, upper)
+    delta = project_l0_box(start - uw, cfg.k, lower, upper, cfg.variant)
 
     for j in range(cfg.iterations + 1):
         current = (uw + delta).clamp(-1.0, 1.0)  # δ = 0 entries stay bit-identical to u
@@ -199,6 +216,8 @@ def _single_run(caller, u, y, targeted, cfg: PGD0Config, generator, bar):
         else:
             logits = caller.logits(current)
         done = is_successful(logits, yw, targeted)
+        if cfg.variant == REFERENCE and j < cfg.iterations:
+            done = torch.zeros_like(done)  # the port tests only the last iterate of a restart
         if done.any():
             result[index[done]] = current[done]
             success[index[done]] = True
@@ -211,7 +230,7 @@ def _single_run(caller, u, y, targeted, cfg: PGD0Config, generator, bar):
         if j == cfg.iterations:
             break
         grad = grad / (grad.abs().flatten(1).sum(dim=1).view(-1, 1, 1, 1) + 1e-10)
-        delta = project_l0_box(delta - cfg.step_size * grad + noise(delta.shape), cfg.k, lower, upper)
+        delta = project_l0_box(delta - cfg.step_size * grad + noise(delta.shape), cfg.k, lower, upper, cfg.variant)
         bar.update(1)
     return result, success
 

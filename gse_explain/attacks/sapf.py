@@ -45,6 +45,11 @@ Deviations from the GSE authors' code (and choices where the paper is silent):
   as a failure; the port would return the NaN image as a success (argmax of NaN logits ≠ label).
 - ∇L is the gradient of the clipped image's loss as autograd gives it through clamp: zero for entries
   outside the box, passed through at the bounds.
+
+``variant="reference"`` follows the authors' port (spec §B.4) in its superpixels: SLIC on the [-1, 1]
+tensor cast to uint8 (-1 → 255, 1 → 1, all else 0: segments close to a regular grid;
+:func:`.superpixels.slic_input`), and in its step-size decay after steps 1, 51, 101, … of each call.
+Diverged steps still count as failures (the port would return a NaN image as a success).
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ from .base import AttackResult, ModelCaller, attack_session
 from .losses import cw_margin_loss, is_successful
 from .registry import AttackSpec, register_attack
 from .superpixels import group_ids, slic_segments
+from .variants import CORRECTED, REFERENCE, check_variant
 
 __all__ = ["SPEC", "SAPFConfig", "SAPF_PRESETS", "sapf", "sapf_config"]
 
@@ -82,6 +88,8 @@ class SAPFConfig:
         lam2: weight of the group sparsity term.
         nsegs, compactness: SLIC parameters.
         kappa: CW confidence.
+        variant: ``"corrected"`` (SLIC on the real image) or ``"reference"`` (the GSE authors' port: SLIC on
+            the uint8-cast [-1, 1] tensor, step sizes decayed after steps 1, 51, …); see the module docstring.
     """
 
     search_steps: int = 10
@@ -106,8 +114,10 @@ class SAPFConfig:
     nsegs: int = 150
     compactness: float = 10.0
     kappa: float = 0.0
+    variant: str = CORRECTED
 
     def __post_init__(self) -> None:
+        check_variant(self.variant, "SAPF")
         object.__setattr__(self, "rhos", tuple(float(r) for r in self.rhos))
         object.__setattr__(self, "rhos_max", tuple(float(r) for r in self.rhos_max))
         checks = [
@@ -178,7 +188,8 @@ def sapf(
     """
     cfg = sapf_config(preset, targeted, **options)
     with attack_session(model, images, labels, bounds, targeted, seed=seed, generator=generator) as session:
-        segments = slic_segments(session.x, session.bounds, cfg.nsegs, cfg.compactness)
+        source = "uint8_cast" if cfg.variant == REFERENCE else "real"
+        segments = slic_segments(session.x, session.bounds, cfg.nsegs, cfg.compactness, source)
         return session.result(
             *_search(session.caller, session.canonical, session.labels, segments, targeted, cfg, progress)
         )
@@ -224,6 +235,8 @@ def _perturb(caller: ModelCaller, x, y, segments, lam1, targeted: bool, cfg: SAP
     ids = ids.flatten()
     lam1 = lam1.view(-1, 1, 1, 1).to(x.dtype)
     n = x[0].numel()
+    # The port decays after steps 1, 51, 101, … of a call; Fan et al. (corrected) after steps 50, 100, …
+    decay_phase = 0 if cfg.variant == REFERENCE else cfg.eta_decay_every - 1
 
     def loss_grad(delta, G):
         return _loss_grad(caller, x, y, targeted, cfg.kappa, x + delta * G)
@@ -232,7 +245,7 @@ def _perturb(caller: ModelCaller, x, y, segments, lam1, targeted: bool, cfg: SAP
         for j in range(steps):
             grad = 2.0 * delta * G * G + lam1 * G * loss_grad(delta, G)
             delta = delta - eta * grad
-            if (j + 1) % cfg.eta_decay_every == 0:
+            if j % cfg.eta_decay_every == decay_phase:
                 eta = max(eta * cfg.eta_decay, cfg.eta_min)
         return delta, eta
 
@@ -258,7 +271,7 @@ def _perturb(caller: ModelCaller, x, y, segments, lam1, targeted: bool, cfg: SAP
             z3 = z3 + rho3 * (G - y3)
             z4 = z4 + rho4 * (G.flatten(1).sum(1).view(-1, 1, 1, 1) - cfg.k)
             rho1, rho2, rho3, rho4 = (min(cfg.rho_growth * r, m) for r, m in zip((rho1, rho2, rho3, rho4), cfg.rhos_max))
-            if (j + 1) % cfg.eta_decay_every == 0:
+            if j % cfg.eta_decay_every == decay_phase:
                 eta = max(eta * cfg.eta_decay, cfg.eta_min)
         return G, (rho1, rho2, rho3, rho4), eta
 

@@ -40,6 +40,13 @@ Deviations from the GSE authors' code, and choices where paper/spec are silent:
       but is not a search query) and success comes from the logits of the accepted candidates, which are
       exactly the returned images (canonical coordinates).
     * k = H·W leaves no pixel outside M to swap in: the candidate then re-colours k_i pixels of M instead.
+
+``variant="reference"`` follows the authors' port (spec §B.5) where it changes the search: every perturbed
+pixel is set to the lower bound in all channels (black; the port's ``randint(0, 1)`` colours), including the
+k_i = 1 case, where the port's "must change colour" loop would never end on a pixel that is already black
+(here the pixel is set black anyway, so such a query may leave the candidate unchanged); and
+``loss="auto"`` means −CE(y) untargeted, as the port optimises. Positions, acceptance and the query count
+are shared with the corrected variant.
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ from .base import AttackResult, attack_session
 from .losses import is_successful
 from .pixel_sparse import check_pixel_budget, random_corners
 from .registry import AttackSpec, register_attack
+from .variants import CORRECTED, REFERENCE, check_variant
 
 __all__ = ["SPEC", "SparseRSConfig", "SPARSE_RS_PRESETS", "alpha_schedule", "sparse_rs", "sparse_rs_config"]
 
@@ -73,7 +81,10 @@ class SparseRSConfig:
         n_queries: query budget per image and restart (the first query of a restart included).
         n_restarts: restarts; each runs only on images not fooled yet.
         alpha_init: initial fraction α of the k pixels swapped per query, in (0, 1].
-        loss: ``"auto"`` (margin untargeted, CE targeted, as the original), ``"margin"`` or ``"ce"``.
+        loss: ``"auto"`` (margin untargeted, CE targeted, as the original; the reference variant: CE in
+            both modes, as the port), ``"margin"`` or ``"ce"``.
+        variant: ``"corrected"`` (random colour-cube corners) or ``"reference"`` (the GSE authors' port:
+            black pixels only); see the module docstring.
     """
 
     k: int = 90
@@ -81,8 +92,10 @@ class SparseRSConfig:
     n_restarts: int = 10
     alpha_init: float = 0.8
     loss: str = "auto"
+    variant: str = CORRECTED
 
     def __post_init__(self) -> None:
+        check_variant(self.variant, "Sparse-RS")
         checks = [
             (_positive_int(self.k), f"k must be an integer ≥ 1 (pixels); got {self.k!r}"),
             (_positive_int(self.n_queries), f"n_queries must be an integer ≥ 1; got {self.n_queries!r}"),
@@ -148,7 +161,7 @@ def sparse_rs(
         Adversarials differ from the images in at most k pixels; failures are returned unchanged.
     """
     config = sparse_rs_config(preset, targeted, **options)
-    loss = config.loss if config.loss != "auto" else ("ce" if targeted else "margin")
+    loss = config.loss if config.loss != "auto" else ("ce" if targeted or config.variant == REFERENCE else "margin")
     with attack_session(model, images, labels, bounds, targeted, seed=seed, generator=generator) as session:
         check_pixel_budget(config.k, session.x, "Sparse-RS")
         with tqdm(total=config.n_restarts * config.n_queries, desc="Sparse-RS queries", disable=not progress) as bar:
@@ -187,6 +200,14 @@ def _loss(logits: torch.Tensor, labels: torch.Tensor, targeted: bool, kind: str)
     return (others - own if targeted else own - others).float()
 
 
+def _colours(shape: tuple[int, ...], generator: torch.Generator, like: torch.Tensor, variant: str) -> torch.Tensor:
+    """Colours of newly perturbed pixels, ``shape`` = (A, C, n): random corners of {-1, 1}^C, or for the
+    reference variant the lower bound -1 everywhere (the port's black pixels; no random draw)."""
+    if variant == REFERENCE:
+        return torch.full(shape, -1.0, dtype=like.dtype, device=like.device)
+    return random_corners(shape, generator, like.dtype, like.device)
+
+
 def _new_colours(current: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """(A, C, 1) random corners ∈ {-1, 1}^C that differ from ``current`` (A, C, 1) wherever it is a corner.
 
@@ -220,7 +241,7 @@ def _single_run(caller, u, y, targeted, loss_kind, cfg: SparseRSConfig, generato
     queries = torch.zeros(batch, dtype=torch.long, device=u.device)
     success = torch.zeros(batch, dtype=torch.bool, device=u.device)
 
-    search, logits = _random_start(caller, flat_u, y, cfg.k, generator, u.shape)
+    search, logits = _random_start(caller, flat_u, y, cfg, generator, u.shape)
     queries += 1
     search.loss = _loss(logits, y, targeted, loss_kind)
     success |= is_successful(logits, y, targeted)
@@ -268,15 +289,16 @@ class _Search:
             setattr(self, name, getattr(self, name)[rows])
 
 
-def _random_start(caller, flat_u, y, k: int, generator, shape) -> tuple[_Search, torch.Tensor]:
+def _random_start(caller, flat_u, y, cfg: SparseRSConfig, generator, shape) -> tuple[_Search, torch.Tensor]:
     """Step 1 of a restart: M = k random pixels per image, coloured with random corners, and its query.
 
     Returns the search state of all images (``loss`` still None) and the logits (A, K) of the start."""
     batch, channels, n_pixels = flat_u.shape
+    k = cfg.k
     # lists[:, :k] = the pixels in M, lists[:, k:] = the others (one random permutation per image).
     lists = torch.rand(batch, n_pixels, generator=generator).argsort(dim=1).to(flat_u.device)
     best = flat_u.clone()
-    colours = random_corners((batch, channels, k), generator, flat_u.dtype, flat_u.device)
+    colours = _colours((batch, channels, k), generator, flat_u, cfg.variant)
     best.scatter_(2, _expand(lists[:, :k], channels), colours)
     logits = caller.logits(best.view(shape))
     index = torch.arange(batch, device=flat_u.device)
@@ -301,10 +323,10 @@ def _propose(search: _Search, i: int, cfg: SparseRSConfig, generator):
 
     candidate = search.best.clone()
     candidate.scatter_(2, out_pos, search.u.gather(2, out_pos))
-    if k_i == 1:
+    if k_i == 1 and cfg.variant != REFERENCE:
         colours = _new_colours(search.best.gather(2, in_pos), generator)
     else:
-        colours = random_corners((search.u.shape[0], channels, k_i), generator, search.u.dtype, device)
+        colours = _colours((search.u.shape[0], channels, k_i), generator, search.u, cfg.variant)
     candidate.scatter_(2, in_pos, colours)
     return candidate, out_slots, in_slots
 

@@ -49,6 +49,8 @@ github.com/KaidiXu/StrAttack, ``l2_LADMMST_attack_v3.py``), each following the o
   the port's constants and update (τ = 2, γ = 1, ε = 1 on [-1, 1], η = α√(k+1), unscaled multipliers);
   the TF code uses τ = 3, γ = 2 and a slightly different z-step weighting. As in both codes, the loss
   gradient is taken at x + z without clipping.
+
+``variant="reference"`` runs the port's version of every deviation above (:mod:`.strattack_reference`).
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ from tqdm.auto import tqdm
 from .base import AttackResult, ModelCaller, attack_session
 from .losses import cw_margin_loss, is_successful
 from .registry import AttackSpec, register_attack
+from .variants import CORRECTED, REFERENCE, check_variant
 
 __all__ = ["SPEC", "STRATTACK_PRESETS", "StrAttackConfig", "strattack", "strattack_config"]
 
@@ -85,6 +88,7 @@ class StrAttackConfig:
         support_quantile: the retrain keeps entries of |best y| above this quantile of its non-zero entries.
         kappa: confidence margin of the CW loss.
         max_c: initial upper bound of the binary search (≥ 1e9 means unbounded).
+        variant: ``"corrected"`` (this module) or ``"reference"`` (the port, :mod:`.strattack_reference`).
     """
 
     c: float = 2.5
@@ -103,8 +107,10 @@ class StrAttackConfig:
     support_quantile: float = 0.03
     kappa: float = 0.0
     max_c: float = 1e10
+    variant: str = CORRECTED
 
     def __post_init__(self) -> None:
+        check_variant(self.variant, "StrAttack")
         checks = [
             (self.c > 0, "c must be > 0"),
             (self.search_steps >= 1, "search_steps must be ≥ 1"),
@@ -248,6 +254,10 @@ class _Best:
 def _run(caller: ModelCaller, x: torch.Tensor, labels: torch.Tensor, targeted: bool, cfg: StrAttackConfig, bar):
     """Both phases on canonical images x (B, C, H, W) in [-1, 1]; returns the canonical adversarials."""
     problem = _Problem.of(x, labels, targeted, cfg)
+    if cfg.variant == REFERENCE:
+        from .strattack_reference import run_reference  # it builds on this module's pieces
+
+        return run_reference(caller, problem, bar)
     best = _Best(x)
     _admm_search(caller, problem, best, bar)
     if cfg.retrain:

@@ -16,7 +16,8 @@ Labels are returned relabelled to 0..n_b−1 (contiguous, in order of first labe
 Deviation from the GSE authors' code: their SAPF casts the [-1, 1] tensor to uint8 before SLIC (almost
 every value becomes 0, 1 or 255, so the segments are close to a regular grid), and their Homotopy runs SLIC
 on the [-1, 1] values, which skimage's RGB→Lab conversion misreads as out-of-gamut colours. Here both use
-the real image.
+the real image. The attacks' ``variant="reference"`` reproduces the port's inputs (``source`` below):
+``"uint8_cast"`` (SAPF) and ``"signed"`` (Homotopy).
 """
 
 from __future__ import annotations
@@ -25,7 +26,32 @@ import numpy as np
 import torch
 from skimage.segmentation import slic
 
-__all__ = ["slic_segments", "group_ids"]
+__all__ = ["SLIC_SOURCES", "slic_segments", "slic_input", "group_ids"]
+
+#: What SLIC sees: the real image in [0, 1] (default), the [-1, 1] values (the Homotopy port) or the [-1, 1]
+#: tensor cast to uint8 (the SAPF port).
+SLIC_SOURCES = ("real", "signed", "uint8_cast")
+
+
+def slic_input(images: torch.Tensor, bounds: tuple[float, float], source: str = "real") -> np.ndarray:
+    """The (B, H, W, C) array SLIC segments for ``images`` (B, C, H, W) in ``bounds``.
+
+    ``"real"``: float64 in [0, 1]. ``"signed"``: float64 on the canonical [-1, 1] scale (the Homotopy port).
+    ``"uint8_cast"``: the canonical [-1, 1] values cast to uint8 as C/numpy/torch casts do on x86 (truncation
+    toward zero, then modulo 256): -1 → 255, 1 → 1, everything else → 0 (the SAPF port; made explicit here
+    because casting negative floats to uint8 is undefined behaviour in C).
+    """
+    if source not in SLIC_SOURCES:
+        raise ValueError(f"source must be one of {SLIC_SOURCES}; got {source!r}")
+    lo, hi = bounds
+    unit = ((images.detach().to("cpu", torch.float64) - lo) / (hi - lo)).clamp(0.0, 1.0)
+    if source == "real":
+        values = unit
+    else:
+        values = unit * 2.0 - 1.0
+        if source == "uint8_cast":
+            values = torch.remainder(torch.trunc(values).to(torch.int64), 256).to(torch.uint8)
+    return values.permute(0, 2, 3, 1).numpy()
 
 
 def slic_segments(
@@ -33,6 +59,7 @@ def slic_segments(
     bounds: tuple[float, float] = (0.0, 1.0),
     n_segments: int = 100,
     compactness: float = 10.0,
+    source: str = "real",
 ) -> torch.Tensor:
     """SLIC superpixels of each image.
 
@@ -41,6 +68,8 @@ def slic_segments(
         bounds: the images' box (lo, hi); images are mapped to [0, 1] before SLIC.
         n_segments: approximate number of superpixels per image (SLIC's target).
         compactness: SLIC compactness (colour vs. space trade-off); 10 is skimage's default.
+        source: what SLIC sees (:data:`SLIC_SOURCES`, :func:`slic_input`): ``"real"`` (default), or the
+            GSE authors' ports' inputs ``"signed"`` (Homotopy) and ``"uint8_cast"`` (SAPF).
 
     Returns:
         (B, H, W) int64 tensor on ``images.device`` with labels 0..n_b−1 per image.
@@ -51,9 +80,7 @@ def slic_segments(
         raise ValueError(f"n_segments must be ≥ 1; got {n_segments}")
     if compactness <= 0:
         raise ValueError(f"compactness must be > 0; got {compactness}")
-    lo, hi = bounds
-    unit = ((images.detach().to("cpu", torch.float64) - lo) / (hi - lo)).clamp(0.0, 1.0)
-    arrays = unit.permute(0, 2, 3, 1).numpy()  # (B, H, W, C)
+    arrays = slic_input(images, bounds, source)  # (B, H, W, C)
     out = np.empty(arrays.shape[:3], dtype=np.int64)
     for b, array in enumerate(arrays):
         labels = slic(
