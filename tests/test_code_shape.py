@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "gse_explain"
 #: Layer of each top-level module or subpackage, bottom to top. A module may import its own layer and below.
 LAYERS = {"io": 0, "distances": 0, "data": 1, "models": 2, "attacks": 3, "evaluation": 4, "analysis": 5,
-          "plotting": 6, "figures": 7, "evaluate": 8, "status": 8}
+          "plotting": 6, "figures": 7, "evaluate": 8, "status": 8, "tune": 8}
 #: Command-line modules: they parse arguments and may import any layer (including other CLIs' parsers).
 CLIS = {"gse_explain/evaluate.py", "gse_explain/status.py", "gse_explain/figures/cli.py", "gse_explain/figures/__main__.py"}
 MODULES = sorted(p for p in PACKAGE.rglob("*.py"))

@@ -97,22 +97,49 @@ def check_option_types(config_class, values: dict, attack_name: str, where: str 
 def build_config(config_class, presets: dict, attack_name: str, preset: str | None, targeted: bool, options: dict):
     """An attack's frozen config dataclass from a preset and option overrides (shared by every ``*_config``).
 
-    ``presets`` maps a preset name to ``{False: untargeted values, True: targeted values}``. An unknown preset
-    raises ValueError, an unknown option TypeError (like an unexpected keyword argument), both listing the
-    valid choices; a value of the wrong type TypeError naming the option (:func:`check_option_types`, for the
-    preset's values and the options); the dataclass itself validates the ranges.
+    ``presets`` maps a preset name to ``{False: untargeted values, True: targeted values}``. ``preset`` is one
+    of its names, None, or a preset JSON file (an ``os.PathLike`` or a string ending in ``.json``; see
+    :mod:`.presets`), which must be for this attack. An unknown preset raises ValueError, an unknown option
+    TypeError (like an unexpected keyword argument), both listing the valid choices; a value of the wrong
+    type TypeError naming the option (:func:`check_option_types`, for the preset's values and the options);
+    the dataclass itself validates the ranges. Errors about a file's values name the file.
     """
     values: dict = {}
-    if preset is not None:
-        if not isinstance(preset, str) or preset not in presets:
-            raise ValueError(f"unknown {attack_name} preset {preset!r}; choose one of {sorted(presets)} or None")
-        preset_values = presets[preset][bool(targeted)]
-        check_option_types(config_class, preset_values, attack_name, f" in preset {preset!r}")
-        values.update(preset_values)
     known = {f.name for f in dataclasses.fields(config_class)}
+    if preset is not None:
+        preset_values, where = _preset_values(config_class, presets, attack_name, preset, targeted)
+        unknown = sorted(set(preset_values) - known)
+        if unknown:
+            raise TypeError(f"unknown {attack_name} option(s) {unknown}{where}; valid options: {sorted(known)}")
+        check_option_types(config_class, preset_values, attack_name, where)
+        values.update(preset_values)
     unknown = sorted(set(options) - known)
     if unknown:
         raise TypeError(f"unknown {attack_name} option(s) {unknown}; valid options: {sorted(known)}")
     check_option_types(config_class, options, attack_name)
     values.update(options)
     return config_class(**values)
+
+
+def _same_attack(a: str, b: str) -> bool:
+    """Whether two attack names/labels match ("Sparse-RS" ~ "sparse_rs"), as the registry's lookup does."""
+    def key(name: str) -> str:
+        return str(name).lower().replace("-", "_").replace(" ", "_")
+
+    return key(a) == key(b)
+
+
+def _preset_values(config_class, presets: dict, attack_name: str, preset, targeted: bool) -> tuple[dict, str]:
+    """The option values of a named preset or a preset file for one mode, and where they come from (for errors)."""
+    from .presets import is_preset_path, load_preset
+
+    if isinstance(preset, str) and preset in presets:
+        return dict(presets[preset][bool(targeted)]), f" in preset {preset!r}"
+    if not is_preset_path(preset):
+        raise ValueError(f"unknown {attack_name} preset {preset!r}; choose one of {sorted(presets)}, a preset JSON file "
+                         "(PATH.json) or None")
+    loaded = load_preset(preset)
+    if not _same_attack(loaded.attack, attack_name) and not _same_attack(loaded.attack, config_class.__name__.removesuffix("Config")):
+        raise ValueError(f"preset file {loaded.path} is for attack {loaded.attack!r}, not {attack_name}: pass it to that "
+                         "attack, or use a preset made for this one")
+    return loaded.values_for(targeted), f" in preset file {loaded.path}"
