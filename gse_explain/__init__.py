@@ -14,7 +14,8 @@ Layers, bottom to top (each imports only from the layers before it):
   reading stored runs (``analysis.runs``).
 - ``plotting``: draws the tables it is given (never computes them), style, saving (PNG + PDF).
 - ``figures``: figure and study registries; ``python -m gse_explain.figures`` reproduces the paper.
-- CLIs: ``python -m gse_explain.evaluate`` (argument parsing over :func:`run`), ``python -m gse_explain.figures``.
+- CLIs: ``python -m gse_explain.evaluate`` (argument parsing over :func:`run`), ``python -m gse_explain.figures``;
+  ``tune`` (``gse_explain.tune(...)``, ``python -m gse_explain.tune``): grid search for an attack's options.
 
 Input contract: images are float tensors (B, C, H, W) in [0, 1] (or the ``bounds`` an attack is given);
 models carry their own input normalisation.
@@ -28,8 +29,9 @@ from .evaluation.config import RunConfig  # noqa: E402
 from .evaluation.run import RunError, run  # noqa: E402
 from .evaluation.results import RunResults, load_results  # noqa: E402
 from .models import create_model  # noqa: E402
+from . import tune  # noqa: E402  (the package, callable as the tune() function)
 
 __all__ = [
     "Attack", "AttackResult", "AttackSpec", "RunConfig", "RunError", "RunResults", "__version__", "create_model", "get_attack", "gse",
-    "list_attacks", "load_results", "run",
+    "list_attacks", "load_results", "run", "tune",
 ]

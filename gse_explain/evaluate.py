@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     attack = parser.add_argument_group("attack")
     attack.add_argument("--attack", default="gse", help=f"attack name, one of: {', '.join(list_attacks())}")
-    attack.add_argument("--preset", default="auto", help="attack preset (paper setting); auto picks cifar10 or imagenet from the dataset; none for defaults")
+    attack.add_argument("--preset", default="auto", help="attack preset (paper setting); auto picks cifar10 or imagenet from the dataset; none for defaults; "
+                        "or PATH.json, a preset file (e.g. written by python -m gse_explain.tune)")
     attack.add_argument("--option", action="append", type=_parse_option, default=[], metavar="NAME=VALUE", help="override one attack option (repeatable)")
     attack.add_argument("--targeted", action="store_true", help="targeted attacks over label offsets (default: untargeted)")
     attack.add_argument("--offsets", type=_parse_offsets, help="targeted: comma-separated label offsets (default: paper's, all wrong labels on CIFAR-10)")

@@ -94,7 +94,8 @@ class RunConfig:
     Attack:
         attack: a name from :func:`gse_explain.attacks.list_attacks`.
         preset: ``"auto"`` (the paper's ``cifar10`` or ``imagenet`` setting by dataset, where the attack has
-            it), a preset name of the attack, or None / ``"none"`` for the attack's defaults.
+            it), a preset name of the attack, None / ``"none"`` for the attack's defaults, or a preset JSON file
+            (``PATH.json``, :mod:`gse_explain.attacks.presets`; stored absolute, its SHA-256 and values recorded).
         options: attack options overriding the preset (validated by the attack's config).
         targeted: targeted over label offsets; offsets: the offsets (None: the paper's for the class count).
     Run:
@@ -176,9 +177,7 @@ class RunConfig:
         spec = get_attack(self.attack)
         if self.preset == "none":
             self._set("preset", None)
-        if self.preset is not None and self.preset != "auto" and self.preset not in spec.presets:
-            raise ValueError(f"RunConfig.preset {self.preset!r} is not a preset of {self.attack}; "
-                             f"choose one of {', '.join(spec.presets)}, 'auto' or None")
+        self._check_preset(spec)
         if not isinstance(self.targeted, bool):
             raise TypeError(f"RunConfig.targeted must be a bool; got {self.targeted!r}")
         self._set("options", _frozen_options("options", self.options))
@@ -187,6 +186,21 @@ class RunConfig:
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"RunConfig.options: {exc}") from None
         self._set("offsets", self._checked_offsets())
+
+    def _check_preset(self, spec) -> None:
+        """A preset name of the attack, ``"auto"``, None, or a preset JSON file (stored as an absolute path; its
+        structure is checked here, its values by the attack's config in ``_check_attack``)."""
+        from ..attacks.presets import is_preset_path, load_preset
+
+        if is_preset_path(self.preset):
+            self._set("preset", load_preset(self.preset).path)
+            try:  # the file's values for this mode, alone (errors name the preset, not the options)
+                spec.make_config(self.preset, self.targeted)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"RunConfig.preset: {exc}") from None
+        elif self.preset is not None and self.preset != "auto" and self.preset not in spec.presets:
+            raise ValueError(f"RunConfig.preset {self.preset!r} is not a preset of {self.attack}; "
+                             f"choose one of {', '.join(spec.presets)}, 'auto', None or a preset JSON file (PATH.json)")
 
     def _checked_offsets(self) -> tuple[int, ...] | None:
         if self.offsets is None:
@@ -248,7 +262,18 @@ class RunConfig:
                    offsets=list(self.offsets) if self.offsets is not None else None,
                    shard=self.shard if self.shard == "auto" else list(self.shard),
                    mode=self.mode, bounds=list(self.bounds), schema=CONFIG_SCHEMA)
+        out.update(self._preset_file_facts())
         return out
+
+    def _preset_file_facts(self) -> dict:
+        """For a preset file: its SHA-256 and this mode's values (compared on resume, so a changed file is
+        refused); nothing for a preset name, so those manifests stay as they were."""
+        from ..attacks.presets import is_preset_path, load_preset
+
+        if not is_preset_path(self.preset) or not Path(self.preset).is_file():  # missing: a stored run read back
+            return {}
+        loaded = load_preset(self.preset)
+        return {"preset_sha256": loaded.sha256, "preset_values": loaded.values_for(self.targeted)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], *, check_attack: bool = True) -> "RunConfig":
@@ -262,7 +287,7 @@ class RunConfig:
         if not isinstance(data, Mapping):
             raise TypeError(f"a run configuration must be a mapping; got {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
-        derived = {"mode", "bounds", "schema", "weights_sha256", *COMPARED_WHEN_RECORDED}
+        derived = {"mode", "bounds", "schema", "weights_sha256", "preset_sha256", "preset_values", *COMPARED_WHEN_RECORDED}
         unknown = sorted(set(data) - names - derived)
         if unknown:
             raise ValueError(f"unknown run configuration keys {unknown}; known: {sorted(names)}")
