@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Mapping
 
-__all__ = ["CORRECTED", "REFERENCE", "VARIANTS", "check_variant", "has_variant", "resolved_variant"]
+__all__ = ["CORRECTED", "REFERENCE", "VARIANTS", "check_variant", "has_variant", "resolved_variant", "run_variant"]
 
 CORRECTED = "corrected"
 REFERENCE = "reference"
@@ -57,3 +57,17 @@ def resolved_variant(attack: str, preset: str | None, targeted: bool, options: M
     except (TypeError, ValueError):  # invalid options (a stored run read without checks): the explicit value
         value = options.get("variant", CORRECTED)
         return value if value in VARIANTS else None
+
+
+def run_variant(config) -> str | None:
+    """:func:`resolved_variant` of a run configuration (an object with ``attack``, ``preset``,
+    ``resolved_preset``, ``targeted`` and ``options``, e.g. :class:`~gse_explain.evaluation.RunConfig`);
+    None where it cannot be resolved (e.g. a stored run whose attack or preset file is not available here)."""
+    try:
+        preset = config.resolved_preset
+    except (TypeError, ValueError, OSError):
+        preset = config.preset
+    try:
+        return resolved_variant(config.attack, preset, config.targeted, dict(config.options))
+    except (TypeError, ValueError, OSError):
+        return None

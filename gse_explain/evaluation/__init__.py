@@ -17,7 +17,7 @@ from .run import RunError, run, store_config
 from .results import RunResults, load_results
 from .store import ResultStore, StoreError, StoreIntegrityError, StoreMismatchError
 from .summary import summarize, summarize_targeted, summarize_untargeted
-from .tables import run_report, targeted_table, untargeted_table
+from .tables import attack_variant, run_report, targeted_table, untargeted_table
 
 __all__ = [
     "CIFAR10_TARGET_OFFSETS",
@@ -32,6 +32,7 @@ __all__ = [
     "StoreIntegrityError",
     "StoreMismatchError",
     "attack_batch",
+    "attack_variant",
     "default_target_offsets",
     "example_metrics",
     "load_model_and_data",

@@ -30,8 +30,9 @@ CONFIG_SCHEMA = 2
 CIFAR_DATASETS = ("cifar10", "cifar10_npz")
 #: Configuration keys that may differ on resume (where things live, how they are run).
 NOT_COMPARED = frozenset({"data_root", "weights", "download", "device", "shard", "progress", "schema"})
-#: Values that keys added after schema 1 take in a schema-1 configuration.
-SCHEMA1_DEFAULTS: Mapping[str, Any] = types.MappingProxyType({"model_options": {}})
+#: Values that keys added after schema 1 take in a configuration recorded before they existed (``attack_variant``:
+#: stores made before the baselines' ``variant`` option ran the corrected attacks).
+SCHEMA1_DEFAULTS: Mapping[str, Any] = types.MappingProxyType({"model_options": {}, "attack_variant": "corrected"})
 #: Recorded facts about the data that are compared only when both sides have them (stores made before
 #: they were recorded, and a quick check made before the data is loaded, lack them).
 COMPARED_WHEN_RECORDED = frozenset({"dataset_identity", "model_sha256"})
@@ -172,9 +173,12 @@ class RunConfig:
     def _check_attack(self) -> None:
         from ..attacks import get_attack, list_attacks
 
-        if not isinstance(self.attack, str) or self.attack not in list_attacks():
+        if not isinstance(self.attack, str):
             raise ValueError(f"RunConfig.attack: unknown attack {self.attack!r}; available: {', '.join(list_attacks())}")
-        spec = get_attack(self.attack)
+        try:  # get_attack registers optional extras (adv_lib:NAME) on first use; ImportError if not installed
+            spec = get_attack(self.attack)
+        except ValueError as exc:
+            raise ValueError(f"RunConfig.attack: {exc}") from None
         if self.preset == "none":
             self._set("preset", None)
         self._check_preset(spec)
@@ -256,13 +260,18 @@ class RunConfig:
 
     # -- JSON form ---------------------------------------------------------------------------------
     def to_json(self) -> dict:
-        """The manifest form: every field (preset resolved) plus ``mode``, ``bounds`` and ``schema``."""
+        """The manifest form: every field (preset resolved) plus ``mode``, ``bounds`` and ``schema`` (and
+        ``attack_variant``, the resolved ``variant`` option of a baseline that has one)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out.update(model=model_label(self.model), preset=self.resolved_preset, options=dict(self.options), model_options=dict(self.model_options),
                    offsets=list(self.offsets) if self.offsets is not None else None,
                    shard=self.shard if self.shard == "auto" else list(self.shard),
                    mode=self.mode, bounds=list(self.bounds), schema=CONFIG_SCHEMA)
         out.update(self._preset_file_facts())
+        from ..attacks.variants import run_variant
+
+        if (variant := run_variant(self)) is not None:  # baselines with a ``variant`` option: the resolved one
+            out["attack_variant"] = variant
         return out
 
     def _preset_file_facts(self) -> dict:
@@ -287,7 +296,8 @@ class RunConfig:
         if not isinstance(data, Mapping):
             raise TypeError(f"a run configuration must be a mapping; got {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
-        derived = {"mode", "bounds", "schema", "weights_sha256", "preset_sha256", "preset_values", *COMPARED_WHEN_RECORDED}
+        derived = {"mode", "bounds", "schema", "weights_sha256", "preset_sha256", "preset_values", "attack_variant",
+                   *COMPARED_WHEN_RECORDED}
         unknown = sorted(set(data) - names - derived)
         if unknown:
             raise ValueError(f"unknown run configuration keys {unknown}; known: {sorted(names)}")

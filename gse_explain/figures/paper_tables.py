@@ -2,6 +2,10 @@
 
 The numbers come from :meth:`RunResults.summary` (:mod:`gse_explain.evaluation.summary`) and the layouts
 from :mod:`gse_explain.evaluation.tables`; this module only chooses which stores feed which table.
+
+Baseline variants (:func:`~gse_explain.evaluation.tables.attack_variant` of each store): a row made with the
+GSE authors' port (``variant="reference"``) reads "StrAttack (reference port)"; the caption says once
+which variant the baselines ran.
 """
 
 from __future__ import annotations
@@ -9,10 +13,12 @@ from __future__ import annotations
 from typing import Mapping
 
 from ..analysis.runs import open_run
-from ..evaluation.tables import comparison_table, latex_escape, targeted_table, timing_table, untargeted_table
+from ..evaluation.tables import (
+    attack_variant, comparison_table, latex_escape, targeted_table, timing_table, untargeted_table, variant_label,
+)
 from ..plotting.style import attack_label
 
-__all__ = ["TABLE_CAPTIONS", "paper_tables"]
+__all__ = ["TABLE_CAPTIONS", "paper_tables", "variant_note"]
 
 TABLE_CAPTIONS = {
     "table1": "Table 1: GSE, Homotopy and SAPF, one image at a time (sequential timing); U = untargeted, "
@@ -28,6 +34,23 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
+def _variants(runs: Mapping) -> dict[str, str | None]:
+    """``{display name: variant}`` of the runs (None for attacks without the ``variant`` option)."""
+    return {attack_label(name): attack_variant(run) for name, run in runs.items()}
+
+
+def variant_note(variants: Mapping[str, str | None]) -> str:
+    """The caption's sentence on the baselines' variants ("" when no run has the option)."""
+    used = {v for v in variants.values() if v is not None}
+    if not used:
+        return ""
+    if used == {"corrected"}:
+        return " Baselines: corrected variants (variant='reference' runs the GSE authors' ports, spec §B)."
+    if used == {"reference"}:
+        return " Baselines: the GSE authors' ports (variant='reference', spec §B), as in the paper."
+    return " Rows marked (reference port) ran the GSE authors' ports (variant='reference', spec §B); the other baselines the corrected attacks."
+
+
 def _caption(key: str, runs: Mapping) -> str:
     counts = []
     for name, run in runs.items():
@@ -35,8 +58,9 @@ def _caption(key: str, runs: Mapping) -> str:
         if records.empty:
             continue
         pairs = f" × {_count(records['offset'].nunique(), 'target')}" if run.config.get("targeted") else ""
-        counts.append(f"{attack_label(name)} {_count(records['example'].nunique(), 'image')}{pairs}")
-    return f"{TABLE_CAPTIONS[key]} Attacked: {'; '.join(counts)}."
+        label = variant_label(attack_label(name), attack_variant(run))
+        counts.append(f"{label} {_count(records['example'].nunique(), 'image')}{pairs}")
+    return f"{TABLE_CAPTIONS[key]} Attacked: {'; '.join(counts)}.{variant_note(_variants(runs))}"
 
 
 def _with_caption(caption: str, body: str, fmt: str) -> str:
@@ -76,16 +100,22 @@ def paper_tables(main_untargeted: Mapping, main_targeted: Mapping, *, table1: Ma
         untargeted = {attack: open_run(r) for (attack, targeted), r in table1.items() if not targeted}
         targeted = {attack: open_run(r) for (attack, targeted), r in table1.items() if targeted}
         u_rows, t_rows = summaries(untargeted), summaries(targeted)
-        render("table1", {**untargeted, **targeted}, lambda fmt: comparison_table(u_rows, t_rows, fmt))
+        variants = {**_variants(untargeted), **_variants(targeted)}
+        render("table1", {**untargeted, **targeted}, lambda fmt: comparison_table(u_rows, t_rows, fmt, variants=variants))
     main_u_rows, main_t_rows = summaries(main_untargeted), summaries(main_targeted)
     if main_untargeted:
-        render("table2", main_untargeted, lambda fmt: untargeted_table(main_u_rows, fmt))
+        variants_u = _variants(main_untargeted)
+        render("table2", main_untargeted, lambda fmt: untargeted_table(main_u_rows, fmt, variants=variants_u))
     if main_targeted:
-        render("table3", main_targeted, lambda fmt: targeted_table(main_t_rows, fmt))
+        variants_t = _variants(main_targeted)
+        render("table3", main_targeted, lambda fmt: targeted_table(main_t_rows, fmt, variants=variants_t))
     # Table 4 reads the summaries' time (seconds per image, or per pair: the same in every targeted case).
     settings = [(f"U {main_label}", main_u_rows), (f"T {main_label}", {k: v["average"] for k, v in main_t_rows.items()})]
+    timed = {**main_untargeted, **main_targeted}
     if second_targeted:
-        second_rows = summaries({k: open_run(v) for k, v in second_targeted.items()})
+        second_targeted = {k: open_run(v) for k, v in second_targeted.items()}
+        timed.update(second_targeted)
+        second_rows = summaries(second_targeted)
         settings.append((f"T {second_label}", {k: v["average"] for k, v in second_rows.items()}))
     times: dict[str, dict[str, float]] = {}
     for column, rows in settings:
@@ -93,6 +123,8 @@ def paper_tables(main_untargeted: Mapping, main_targeted: Mapping, *, table1: Ma
             times.setdefault(name, {})[column] = row["time"]
     if times:
         columns = [c for c, rows in settings if rows]
-        caption = TABLE_CAPTIONS["table4"] + " Hardware: see the study's manifest.json."
-        tables["table4"] = {fmt: _with_caption(caption, timing_table(times, columns, fmt), fmt) for fmt in ("markdown", "latex")}
+        variants = _variants(timed)
+        caption = TABLE_CAPTIONS["table4"] + " Hardware: see the study's manifest.json." + variant_note(variants)
+        tables["table4"] = {fmt: _with_caption(caption, timing_table(times, columns, fmt, variants=variants), fmt)
+                            for fmt in ("markdown", "latex")}
     return tables
