@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run evaluate test install notebook bench bench-baselines clean-venv
+.PHONY: run evaluate test install install-adv-lib notebook bench bench-baselines clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,21 @@ $(NOTEBOOK_STAMP): $(STAMP)
 
 notebook: $(NOTEBOOK_STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(ARGS)
+
+# The optional adv-lib attacks (--attack adv_lib:fmn, adv_lib:sigma_zero, adv_lib:vfga): the [adv_lib] extra.
+# adv-lib imports visdom (only for its optional logger), whose sdist has no wheel and whose setup.py needs
+# pkg_resources (gone from setuptools 81): build that wheel once with setuptools<81 in pip's isolated build
+# environment (PIP_CONSTRAINT applies there; the venv's own setuptools is not touched), then install the extra.
+ADV_LIB_WHEELS := $(VENV)/adv-lib-wheels
+ADV_LIB_STAMP := $(VENV)/.adv-lib-stamp
+$(ADV_LIB_STAMP): $(STAMP)
+	mkdir -p $(ADV_LIB_WHEELS)
+	echo "setuptools<81" > $(ADV_LIB_WHEELS)/build-constraints.txt
+	PIP_CONSTRAINT=$(ADV_LIB_WHEELS)/build-constraints.txt $(PY) -m pip wheel --quiet --no-deps "visdom==0.2.4" -w $(ADV_LIB_WHEELS)
+	$(PY) -m pip install --quiet $(ADV_LIB_WHEELS)/visdom-0.2.4-py3-none-any.whl -e ".[adv_lib]"
+	touch $(ADV_LIB_STAMP)
+
+install-adv-lib: $(ADV_LIB_STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_gse.py $(ARGS)

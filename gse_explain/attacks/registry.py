@@ -8,7 +8,9 @@ An attack module ends with::
         demo_budget=dict(n_restarts=1), test_options=dict(k=3, iterations=3, n_restarts=1), randomized=True,
     ))
 
-and :mod:`gse_explain.attacks` imports the module. Everything that iterates over attacks (the CLIs, the
+and :mod:`gse_explain.attacks` imports the module. Attacks of optional extras (``adv_lib:fmn``, see
+:mod:`gse_explain.attacks.external`) are listed in :data:`LAZY_ATTACKS` instead: :func:`get_attack`
+imports and registers them the first time their name is used. Everything that iterates over attacks (the CLIs, the
 contract tests, the plot colours and labels, the demo study's budgets) reads the spec, so adding an attack
 is its module, one import line and its tests. ``with registered(spec): ...`` registers an attack for the
 duration of a block (tests, notebooks).
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Mapping
@@ -28,11 +31,19 @@ from .base import AttackResult, build_config
 from .options import check_option_types
 
 __all__ = [
-    "ATTACKS", "AttackSpec", "get_attack", "list_attacks", "lookup_key", "register_attack", "registered",
-    "unregister_attack",
+    "ATTACKS", "AttackSpec", "LAZY_ATTACKS", "get_attack", "list_attacks", "lookup_key", "register_attack",
+    "registered", "unregister_attack",
 ]
 
 _COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
+
+#: Attacks of optional extras, registered on first use: name -> module (relative to this package) that
+#: declares the unregistered ``SPEC`` and ``check_installed()`` (ImportError with the install command).
+LAZY_ATTACKS: dict[str, str] = {
+    "adv_lib:fmn": ".external.adv_lib_fmn",
+    "adv_lib:sigma_zero": ".external.adv_lib_sigma_zero",
+    "adv_lib:vfga": ".external.adv_lib_vfga",
+}
 
 
 def lookup_key(name: str) -> str:
@@ -46,7 +57,8 @@ class AttackSpec:
     """Everything the project knows about one attack.
 
     Attributes:
-        name: registry name (a Python identifier, e.g. ``"sparse_rs"``), used by ``--attack`` and :func:`get_attack`.
+        name: registry name (a Python identifier, e.g. ``"sparse_rs"``, or ``"namespace:identifier"`` for
+            adapters of other libraries, e.g. ``"adv_lib:fmn"``), used by ``--attack`` and :func:`get_attack`.
         function: the attack, with the uniform signature of :mod:`gse_explain.attacks.base`.
         config_class: the attack's frozen config dataclass (its fields are the attack's ``**options``).
         presets: the module's ``*_PRESETS`` dict, preset name -> ``{False: untargeted values, True: targeted
@@ -59,6 +71,9 @@ class AttackSpec:
             32×32 on one CPU thread; pixel budgets ≤ 16 so 4×4 images fit).
         randomized: the attack draws from ``generator`` / ``seed`` (otherwise it is deterministic).
         sequential: the attack runs one image at a time or is very slow; benchmarks use fewer images.
+        independent_rows: each row's result depends only on its own image and label (no batch-shared constant,
+            no random draws), so one call on B images × T targets equals T calls of B rows bit for bit; the
+            evaluation then attacks all target offsets of a batch in one call.
 
     The option mappings are stored as plain dicts; treat them as read-only (copy before changing).
     """
@@ -74,6 +89,7 @@ class AttackSpec:
     test_options: Mapping[str, object] = field(default_factory=dict)
     randomized: bool = False
     sequential: bool = False
+    independent_rows: bool = False
 
     def __post_init__(self) -> None:
         _check_identity(self)
@@ -92,8 +108,9 @@ class AttackSpec:
 
 
 def _check_identity(spec: AttackSpec) -> None:
-    if not isinstance(spec.name, str) or not spec.name.isidentifier():
-        raise ValueError(f"AttackSpec.name must be a non-empty identifier such as 'my_attack'; got {spec.name!r}")
+    if not isinstance(spec.name, str) or not all(part.isidentifier() for part in spec.name.split(":", 1)):
+        raise ValueError(f"AttackSpec.name must be a non-empty identifier such as 'my_attack' (or "
+                         f"'namespace:identifier'); got {spec.name!r}")
     where = f"AttackSpec {spec.name!r}"
     if not callable(spec.function):
         raise TypeError(f"{where}: function must be callable; got {type(spec.function).__name__}")
@@ -186,11 +203,22 @@ def unregister_attack(name: str) -> AttackSpec:
 
 
 def get_attack(name: str) -> AttackSpec:
-    """The :class:`AttackSpec` registered as ``name``; a ValueError lists the known names otherwise."""
+    """The :class:`AttackSpec` registered as ``name``; a ValueError lists the known names otherwise.
+
+    A name of :data:`LAZY_ATTACKS` (``"adv_lib:fmn"``) is registered here on first use: ImportError naming
+    the install command when its optional library is missing.
+    """
     try:
         return ATTACKS[name]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown attack {name!r}; available: {', '.join(sorted(ATTACKS))}") from None
+        pass
+    if isinstance(name, str) and name in LAZY_ATTACKS:
+        module = importlib.import_module(LAZY_ATTACKS[name], __package__)
+        module.check_installed()
+        return ATTACKS.get(name) or register_attack(module.SPEC)
+    optional = [n for n in LAZY_ATTACKS if n not in ATTACKS]
+    extra = f"; optional extras (registered on first use): {', '.join(optional)}" if optional else ""
+    raise ValueError(f"unknown attack {name!r}; available: {', '.join(sorted(ATTACKS))}{extra}")
 
 
 def list_attacks() -> list[str]:

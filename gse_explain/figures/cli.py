@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from ..attacks import list_attacks
+from ..attacks.registry import LAZY_ATTACKS
 from ..evaluate import USER_ERRORS, _parse_offsets, _parse_option, cli_message
 from ..io import check_writable_folder
 from .registry import list_figures
@@ -23,8 +24,9 @@ __all__ = ["build_parser", "main", "study_options"]
 
 
 def _attack_option(text: str) -> tuple[str, str, object]:
-    attack, sep, rest = text.partition(":")
-    if not sep or attack not in list_attacks():
+    attack, sep, _ = text.partition("=")[0].rpartition(":")  # the last ':' before '=': adv_lib:fmn:steps=9
+    rest = text[len(attack) + 1:]
+    if not sep or (attack not in list_attacks() and attack not in LAZY_ATTACKS):
         raise argparse.ArgumentTypeError(
             f"--option must look like ATTACK:NAME=VALUE with ATTACK one of {', '.join(list_attacks())} "
             f"(e.g. strattack:max_iter=100); got {text!r}")
@@ -34,7 +36,7 @@ def _attack_option(text: str) -> tuple[str, str, object]:
 
 def _attack_list(text: str) -> list[str]:
     names = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = [n for n in names if n not in list_attacks()]
+    unknown = [n for n in names if n not in list_attacks() and n not in LAZY_ATTACKS]  # extras: registered on use
     if unknown or not names:
         raise argparse.ArgumentTypeError(f"--attacks takes names from {', '.join(list_attacks())}; got {text!r}")
     return names
