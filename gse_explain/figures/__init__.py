@@ -17,6 +17,8 @@ from .render import FIGURES, render_study
 from .reproduce import StudyOutputs, reproduce
 from .runner import StudyRunError, ensure_runs, run_status
 from .studies import FIGURE2_ATTACKS, STUDIES, RunSpec, Study, StudyOptions, build_study, describe, register_study
+from . import transfer  # noqa: E402,F401  (registers the transfer study and figure)
+from . import ablation  # noqa: E402,F401  (registers the ablation study and figure)
 
 __all__ = [
     "FIGURE2_ATTACKS",

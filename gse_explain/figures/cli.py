@@ -75,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("study", nargs="?", default="demo", choices=list(STUDIES),
                         help="demo (default; offline, EfficientNet-Lite0 on scikit-image photos), cifar10 (ResNet20, the paper's "
-                        "CIFAR-10 setting), imagenet (validation folder), nips2017 (NIPS-2017 competition images)")
+                        "CIFAR-10 setting), imagenet (validation folder), nips2017 (NIPS-2017 competition images); derived "
+                        "from demo or cifar10 (--on): transfer (Tab. 8), ablation (k̂, Tab. 9) and the others registered")
     where = parser.add_argument_group("where")
     where.add_argument("--runs", help="folder of the study's result stores (default: runs/<study>)")
     where.add_argument("--out", help="folder for figures and tables (default: figures/<study>)")
@@ -107,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default: asm and the captum methods)")
     derived.add_argument("--percentile", type=float, help="explain: the IS percentile of the heatmap (default 80)")
     derived.add_argument("--k-hats", type=_int_list, help="ablation: comma-separated k̂ values (default 10,20,...,100)")
+    derived.add_argument("--transfer-models", type=_name_list, metavar="MODEL[=WEIGHTS],...", help="transfer: the other "
+                         "source/target models (default: demo efficientnet_lite1; cifar10 resnet20 and resnet56 with the "
+                         "akamaster weights found beside --weights)")
     derived.add_argument("--baseline-variant", choices=("corrected", "reference"), help="reference: run every baseline "
                          "as the GSE authors' port (spec §B) to reproduce the paper's rows as published (default: corrected)")
     derived.add_argument("--table1-targeted-images", type=int, help="images for Table 1's targeted columns (default 0: none)")
@@ -131,6 +135,8 @@ def _check(args) -> None:
         value = getattr(args, flag)
         if value is not None and value < 0:
             raise ValueError(f"--{flag.replace('_', '-')} must be ≥ 0; got {value}")
+    if args.k_hats is not None and (min(args.k_hats) < 0 or len(set(args.k_hats)) != len(args.k_hats)):
+        raise ValueError(f"--k-hats must be distinct integers ≥ 0 (GSE's k_hat); got {','.join(map(str, args.k_hats))}")
     if args.percentile is not None and not 0 <= args.percentile < 100:
         raise ValueError(f"--percentile must be in [0, 100); got {args.percentile}")
     for flag in ("data_root", "weights", "second_weights", "index_file"):
@@ -151,7 +157,7 @@ def study_options(args: argparse.Namespace) -> StudyOptions:
         second_weights=args.second_weights, no_second=args.no_second, data_root=args.data_root, index_file=args.index_file,
         image_size=args.image_size, batch_size=args.batch_size, on=args.on, explanations=args.explanations,
         percentile=args.percentile, baseline_variant=args.baseline_variant, table1_targeted_images=args.table1_targeted_images,
-        examples=args.examples, k_hats=args.k_hats,
+        examples=args.examples, k_hats=args.k_hats, transfer_models=args.transfer_models,
     )
 
 

@@ -7,7 +7,9 @@ three groups:
   Figure 2 and Figure 4, and GSE's runs Figure 1; their times give Table 4.
 - ``second``: targeted runs on a second model, for Figure 5 (the paper uses VGG19).
 - ``table1``: GSE, Homotopy and SAPF one image at a time (batch size 1, the paper's sequential timing),
-  for Table 1.
+  for Table 1 (untargeted; targeted too with ``table1_targeted_images``).
+- ``source``, ``ablation``: the derived studies' runs (:mod:`.transfer`: untargeted runs on the other source
+  models; :mod:`.ablation`: GSE at each k̂).
 
 A study also names the figures it draws (``Study.figures``, names from :mod:`.registry`; None: all).
 Each run is a :class:`~gse_explain.evaluation.config.RunConfig` executed by :func:`gse_explain.run` into an
@@ -19,7 +21,7 @@ Studies are registered with :func:`register_study`: a builder function ``(option
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Callable, Sequence
 
 from ..attacks import get_attack
@@ -31,7 +33,7 @@ __all__ = ["FIGURE2_ATTACKS", "GROUPS", "STUDIES", "RunSpec", "Study", "StudyOpt
 #: The attacks of the paper's Figure 2 (and Figure 5), in legend order.
 FIGURE2_ATTACKS = ("gse", "strattack", "fwnucl", "pgd0", "sparse_rs")
 TABLE1_ATTACKS = ("gse", "homotopy", "sapf")
-GROUPS = ("main", "second", "table1")
+GROUPS = ("main", "second", "table1", "source", "ablation")
 
 
 @dataclass(frozen=True)
@@ -39,24 +41,36 @@ class RunSpec:
     """One evaluation run of a study: its group and its :class:`~gse_explain.evaluation.config.RunConfig`.
 
     Attributes:
-        group: ``"main"``, ``"second"`` or ``"table1"`` (see the module docstring).
+        group: one of :data:`GROUPS` (see the module docstring).
         config: the run (attack, mode, model, data, budget in ``options``); :func:`gse_explain.run` executes it.
+        tag: tells apart runs of one group, model, attack and mode (another weights file of the architecture,
+            a k̂ of the ablation, the ``reference`` variant of a baseline); appended to :attr:`key`.
     """
 
     group: str
     config: RunConfig
+    tag: str = ""
 
     def __post_init__(self) -> None:
         if self.group not in GROUPS:
             raise ValueError(f"RunSpec.group must be one of {GROUPS}; got {self.group!r}")
         if not isinstance(self.config, RunConfig):
             raise TypeError(f"RunSpec.config must be a RunConfig; got {type(self.config).__name__}")
+        if not isinstance(self.tag, str) or not all(ch.isalnum() or ch in "_.-" for ch in self.tag):
+            raise ValueError(f"RunSpec.tag must be letters, digits, '_', '.' or '-' (it names a folder); got {self.tag!r}")
 
     @classmethod
-    def make(cls, group: str, attack: str, targeted: bool, model: str, dataset: str, num_images: int, **fields) -> "RunSpec":
+    def make(cls, group: str, attack: str, targeted: bool, model: str, dataset: str, num_images: int, *, tag: str = "",
+             **fields) -> "RunSpec":
         """A spec from the fields of its RunConfig (``preset`` defaults to the paper's, ``device`` to the CPU)."""
         fields.setdefault("device", "cpu")
-        return cls(group, RunConfig(attack=attack, targeted=targeted, model=model, dataset=dataset, num_images=num_images, **fields))
+        config = RunConfig(attack=attack, targeted=targeted, model=model, dataset=dataset, num_images=num_images, **fields)
+        return cls(group, config, tag)
+
+    def with_config(self, group: str | None = None, tag: str | None = None, **changes) -> "RunSpec":
+        """A copy in ``group`` with ``tag`` and the RunConfig fields ``changes`` replaced (validated again)."""
+        return RunSpec(group or self.group, self.config.replace(**changes) if changes else self.config,
+                       self.tag if tag is None else tag)
 
     attack = property(lambda self: self.config.attack)
     targeted = property(lambda self: self.config.targeted)
@@ -71,7 +85,7 @@ class RunSpec:
     @property
     def key(self) -> str:
         """The store's folder name inside the study's runs folder."""
-        return f"{self.group}-{self.model}-{self.attack}-{self.mode}"
+        return f"{self.group}-{self.model}-{self.attack}-{self.mode}" + (f"-{self.tag}" if self.tag else "")
 
     def describe(self) -> str:
         """One line: attack, mode, model, images (× targets) and budget."""
@@ -79,7 +93,8 @@ class RunSpec:
             f" × {len(self.offsets)} target{'s' * (len(self.offsets) != 1)}" if self.targeted and self.offsets else
                                                " × all paper targets" if self.targeted else "")
         budget = ", ".join(f"{k}={v}" for k, v in sorted(self.options.items())) or "paper preset"
-        return f"{self.group:6s} {self.attack:9s} {self.mode:10s} {self.model} on {self.dataset}: {pairs}, batch {self.batch_size}; {budget}"
+        tag = f" [{self.tag}]" if self.tag else ""
+        return f"{self.group:6s} {self.attack:9s} {self.mode:10s} {self.model}{tag} on {self.dataset}: {pairs}, batch {self.batch_size}; {budget}"
 
 
 @dataclass(frozen=True)
@@ -124,6 +139,8 @@ class StudyOptions:
         baseline_variant: ``"reference"`` runs every baseline with a ``variant`` option as the authors' port.
         table1_targeted_images: images for Table 1's targeted columns (0/None: none).
         examples: images shown in Figures 3 and 4 (default 1). k_hats: the ``ablation`` study's k̂ values.
+        transfer_models: the ``transfer`` study's other source/target models, ``"MODEL"`` or ``"MODEL=WEIGHTS"``
+            each (default: demo EfficientNet-Lite1; cifar10 the akamaster ResNet20 and ResNet56 beside ``weights``).
     """
 
     attacks: Sequence[str] | None = None
@@ -148,8 +165,13 @@ class StudyOptions:
     table1_targeted_images: int | None = None
     examples: int | None = None
     k_hats: Sequence[int] | None = None
+    transfer_models: Sequence[str] | None = None
 
 
+#: The options only some studies use: {StudyOptions field: (its flag, the studies that read it)}.
+STUDY_SPECIFIC = {"on": ("--on", ("explain", "transfer", "ablation")), "k_hats": ("--k-hats", ("ablation",)),
+                  "explanations": ("--explanations", ("explain",)), "percentile": ("--percentile", ("explain",)),
+                  "transfer_models": ("--transfer-models", ("transfer",))}
 STUDIES: dict[str, Callable[[StudyOptions], Study]] = {}
 
 
@@ -291,18 +313,69 @@ def nips2017_study(options: StudyOptions) -> Study:
 
 
 def build_study(name: str, options: StudyOptions | None = None) -> Study:
-    """The :class:`Study` ``name`` for ``options`` (default: the study's defaults); ValueError naming what is missing."""
+    """The :class:`Study` ``name`` for ``options`` (default: the study's defaults); ValueError naming what is missing.
+
+    Besides the study's own runs: ``table1_targeted_images`` adds Table 1's targeted sequential runs and
+    ``baseline_variant="reference"`` runs every baseline with a ``variant`` option as the GSE authors' port.
+    """
     options = StudyOptions() if options is None else options
     if name not in STUDIES:
         raise ValueError(f"unknown study {name!r}; choose one of {', '.join(STUDIES)}")
+    for option, (flag, users) in STUDY_SPECIFIC.items():
+        if getattr(options, option) is not None and name not in users:
+            which = users[0] + " study" if len(users) == 1 else f"{', '.join(users[:-1])} and {users[-1]} studies"
+            raise ValueError(f"{flag} applies only to the {which}, not to {name!r}; drop it or choose one of those")
+    if options.baseline_variant not in (None, "corrected", "reference"):
+        raise ValueError(f"baseline_variant must be 'corrected' or 'reference'; got {options.baseline_variant!r}")
     study = replace(STUDIES[name](options), options=options)
     if options.examples is not None:
         study = replace(study, examples=options.examples)
+    if options.table1_targeted_images:
+        study = with_table1_targeted(study, options)
+    if options.baseline_variant == "reference":
+        study = with_reference_baselines(study)
     unknown = sorted(set(options.attack_options) - {r.attack for r in study.runs})
     if unknown:
         raise ValueError(f"--option given for {unknown}, which this study does not run (its attacks: "
                          f"{', '.join(sorted({r.attack for r in study.runs}))})")
     return study
+
+
+def with_table1_targeted(study: Study, options: StudyOptions) -> Study:
+    """``study`` plus a targeted ``table1`` run (batch size 1) of GSE, Homotopy and SAPF on
+    ``options.table1_targeted_images`` images: Table 1's targeted columns. Model, data and offsets are those of
+    the study's main targeted runs; each attack's budget that of its untargeted Table 1 run (else the study's)."""
+    template = next(iter(study.group("main", targeted=True)), None)
+    if template is None:
+        raise ValueError(f"--table1-targeted-images needs a study with targeted runs; {study.name!r} has none")
+    untargeted = {r.attack: r for r in study.group("table1", targeted=False)}
+    added = []
+    for attack in TABLE1_ATTACKS:
+        budget = untargeted[attack].options if attack in untargeted else _budget(attack, options, demo=study.name == "demo")
+        added.append(template.with_config("table1", "", attack=attack, num_images=options.table1_targeted_images,
+                                          batch_size=1, options=budget))
+    return replace(study, runs=_by_group([*study.runs, *added]))
+
+
+def variant_attacks(attacks: Sequence[str]) -> list[str]:
+    """The attacks among ``attacks`` whose config has a ``variant`` option (the baselines with a reference port)."""
+    return [a for a in dict.fromkeys(attacks) if "variant" in {f.name for f in fields(get_attack(a).config_class)}]
+
+
+def with_reference_baselines(study: Study) -> Study:
+    """``study`` with option ``variant="reference"`` on every run whose attack has a ``variant`` option (the GSE
+    authors' ports of the baselines, spec §B), tagged ``reference`` so that both variants' stores can share a
+    runs folder; an explicit ``variant`` in a run's options is kept. ValueError if no run has the option."""
+    chosen = set(variant_attacks([r.attack for r in study.runs]))
+    if not chosen:
+        raise ValueError(f"--baseline-variant reference: none of this study's attacks "
+                         f"({', '.join(sorted({r.attack for r in study.runs}))}) has a reference variant")
+    runs = [r.with_config(tag="-".join(filter(None, (r.tag, "reference"))), options={"variant": "reference", **r.options})
+            if r.attack in chosen and "variant" not in r.options else r for r in study.runs]
+    others = sorted({r.attack for r in study.runs} - chosen)
+    note = (f"Baselines as the GSE authors' ports (variant='reference', spec §B): {', '.join(sorted(chosen))}"
+            + (f"; without a reference variant: {', '.join(others)}." if others else "."))
+    return replace(study, runs=tuple(runs), description=f"{study.description} {note}", notes=(*study.notes, note))
 
 
 def describe(study: Study, runs: Sequence[RunSpec] | None = None) -> str:
