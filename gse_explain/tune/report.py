@@ -92,19 +92,16 @@ def ranking_rows(plan: "Plan", result: "HalvingResult", attack_seconds: dict) ->
     return sorted(rows, key=order)
 
 
+_FORMATS = {"acp": ".2f", "objective": ".2f", "anc": ".2f", "l2": ".2f", "d20": ".1f", "attack_s": ".1f", "s_per_image": ".2f"}
+
+
 def _cell(key: str, value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     if key == "asr":
         return f"{100 * value:.0f}%"
-    if key in ("acp", "objective"):
-        return f"{value:.2f}"
-    if key in ("anc", "l2", "attack_s"):
-        return f"{value:.2f}" if key != "attack_s" else f"{value:.1f}"
-    if key == "d20":
-        return f"{value:.1f}"
-    if key == "s_per_image":
-        return f"{value:.2f}"
+    if key in _FORMATS:
+        return format(value, _FORMATS[key])
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 

@@ -18,7 +18,9 @@ Layout of ``output``: ``search.json`` (the search, created once; another search 
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -261,7 +263,9 @@ class _Evaluator:
               f"{len(todo)} batch runs to do here", file=self.log)
         for candidate, batch in todo:
             trial = self.plan.trials[candidate]
-            run(trial.config.replace(shard=(batch, self.plan.total_batches)), trial.path, progress=self.progress, log=_Quiet(self.log))
+            with _launcher_hidden():
+                run(trial.config.replace(shard=(batch, self.plan.total_batches)), trial.path, progress=self.progress,
+                    log=_Quiet(self.log))
         self._wait_for(units)
         scores = [self._score(c, budget) for c in candidates]
         kept = [c for c, s in zip(candidates, scores) if s.feasible]
@@ -324,6 +328,20 @@ def _describe(plan: Plan, candidates, scores) -> str:
         return "none"
     value, best = min(feasible)
     return f"{plan.trials[best].name} ({plan.objective} = {value:.3g})"
+
+
+_LAUNCHER_VARIABLES = ("RANK", "WORLD_SIZE", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN")
+
+
+@contextlib.contextmanager
+def _launcher_hidden():
+    """Hide torchrun's / SLURM's shard variables while one trial batch runs: the search took its shard from
+    them already, and ``run`` would refuse the batch's own explicit shard (batch, batches) as a contradiction."""
+    saved = {name: os.environ.pop(name) for name in _LAUNCHER_VARIABLES if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 class _Quiet:

@@ -3,6 +3,7 @@ few iterations): trials are stores, the search resumes and refuses another searc
 ASR constraint is dropped on the first image, the preset it writes runs, and shards share a search."""
 
 import io
+import os
 
 import pytest
 
@@ -68,7 +69,7 @@ def test_cli_and_compare_presets(tmp_path, base, cifar_npz, resnet20_weights, ca
     assert table.splitlines()[2].startswith("| paper |")
 
 
-def test_shards_share_a_search(tmp_path, base):
+def test_shards_share_a_search(tmp_path, base, monkeypatch):
     def shard(i):
         return tune(base.replace(shard=(i, 2)), GRID, tmp_path / "search", eta=2, log=io.StringIO(), wait_timeout=0)
 
@@ -76,5 +77,8 @@ def test_shards_share_a_search(tmp_path, base):
         shard(1)  # rung 1: its unit (trial 1, batch 0) is done, trial 0's belongs to shard 0
     with pytest.raises(TuneError, match="belong to other shards"):
         shard(0)  # rung 1 complete; rung 2: trial 1 batch 1 is shard 1's
-    result = shard(1)
+    monkeypatch.setenv("RANK", "1")  # the last one as torchrun would start it: shard "auto" from RANK/WORLD_SIZE
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    result = tune(base, GRID, tmp_path / "search", eta=2, log=io.StringIO(), wait_timeout=0)
     assert result.best["trial"] == "t001-step_size0.05" and result.evaluated_images == 3
+    assert os.environ["RANK"] == "1" and os.environ["WORLD_SIZE"] == "2"  # hidden only while a trial batch ran
