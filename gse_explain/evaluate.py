@@ -94,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true", help="if --output holds a store with another configuration, move it aside and start anew")
     run.add_argument("--average", choices=["successful", "all"], default="successful",
                      help="targeted average case over successful pairs (paper) or all pairs (reference code)")
+    run.add_argument("--compile", action="store_true", help="torch.compile the model passes (compiled once per run; "
+                     "recommended for long runs; not compared on resume)")
+    run.add_argument("--amp", choices=["bf16", "fp16"], help="mixed-precision model passes (CUDA: bf16 or fp16; CPU: bf16); "
+                     "changes the numerics, so a store records it and refuses a resume without it")
+    run.add_argument("--channels-last", action="store_true", help="channels-last model inputs (helps convolutional "
+                     "models on CUDA; not compared on resume)")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
     run.add_argument("--debug", action="store_true", help="show the full traceback of an error instead of one line")
     return parser
@@ -118,6 +124,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         preset=args.preset, options=dict(args.option), targeted=args.targeted,
         offsets=tuple(args.offsets) if args.offsets else None, num_images=args.num_images,
         batch_size=args.batch_size, seed=args.seed, device=args.device, shard=args.shard,
+        compile=args.compile, amp=args.amp, channels_last=args.channels_last,
     )
 
 

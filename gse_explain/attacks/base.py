@@ -36,6 +36,7 @@ import torch
 
 from ..models.inference import check_model, frozen_model, model_device, model_dtype
 from .caller import ModelCaller, UnsupportedDtypeError
+from .execution import ExecutionOptions
 from .losses import is_successful
 from .options import build_config
 
@@ -59,6 +60,8 @@ class AttackResult:
         gradient_passes: number of images sent through the model with a backward pass.
         model_calls: one ``(batch_size, with_gradient)`` pair per batched model call, in call order, so
             the cost of the model alone can be replayed (see ``bench/``).
+        compile_seconds: wall seconds of the model calls that compiled a graph (``compile=True``; see
+            :mod:`~gse_explain.attacks.execution`), part of the attack's wall time; 0 otherwise.
     """
 
     adversarials: torch.Tensor
@@ -66,6 +69,7 @@ class AttackResult:
     forward_passes: int = 0
     gradient_passes: int = 0
     model_calls: list[tuple[int, bool]] = field(default_factory=list)
+    compile_seconds: float = 0.0
 
     @property
     def model_passes(self) -> int:
@@ -217,6 +221,7 @@ class AttackSession:
             forward_passes=self.caller.forward_passes,
             gradient_passes=self.caller.gradient_passes,
             model_calls=self.caller.calls,
+            compile_seconds=self.caller.compile_seconds,
         )
         for name, value in extras.items():
             setattr(result, name, value.to(self.input_device) if isinstance(value, torch.Tensor) else value)
@@ -257,14 +262,16 @@ def _dtype_error(error: RuntimeError, dtype: torch.dtype, images: torch.Tensor, 
 @contextlib.contextmanager
 def attack_session(
     model, images: torch.Tensor, labels: torch.Tensor, bounds: Sequence[float], targeted: bool, *,
-    seed: int | None = None, generator: torch.Generator | None = None,
+    seed: int | None = None, generator: torch.Generator | None = None, execution: ExecutionOptions | None = None,
 ) -> Iterator[AttackSession]:
     """Check the inputs, move them to the model's device and dtype and run the body with the model frozen.
 
     Raises the errors of :func:`check_attack_inputs` and :func:`check_seed_and_generator` before the model
     is touched; inside, the model is in eval mode with parameter gradients off (:func:`frozen_model`,
     restored also when the attack raises), every model call is checked (:class:`ModelCaller`), and a
-    RuntimeError of torch about the dtype becomes :class:`UnsupportedDtypeError`.
+    RuntimeError of torch about the dtype becomes :class:`UnsupportedDtypeError`. ``execution`` says how the
+    model runs (compile, amp, channels-last; None: the enclosing :func:`~gse_explain.attacks.execution.execution`
+    block's options); an ``amp`` the model cannot run is a ValueError before the attack starts.
     """
     check_model(model)
     random = make_generator(seed, generator)
@@ -276,7 +283,7 @@ def attack_session(
     x = original.to(dtype)
     y = labels.detach().to(device=device, dtype=torch.long)
     with frozen_model(model):
-        caller = ModelCaller(model, bounds, int(y.max().item()), batch_size=x.shape[0])
+        caller = ModelCaller(model, bounds, int(y.max().item()), batch_size=x.shape[0], execution=execution)
         canonical = caller.to_canonical(x)
         if targeted:
             caller.check_targets_first(y, canonical)

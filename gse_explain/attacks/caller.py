@@ -11,13 +11,22 @@ Every model call an attack makes goes through :class:`ModelCaller`, so these che
 - targeted attacks: no target may equal the model's prediction on the clean image (ValueError naming the
   images). The first model call of the attack is reused for this when it is on exactly the clean images;
   otherwise one counted forward pass on the clean images is made before it.
+
+How the model runs (``torch.compile``, ``amp``, channels-last inputs) follows the caller's
+:class:`~gse_explain.attacks.execution.ExecutionOptions` (by default those of the enclosing
+:func:`~gse_explain.attacks.execution.execution` block). The finiteness checks of one call (its inputs,
+logits and gradient) are one host synchronisation together, made after the pass: a CUDA attack waits for
+the device once per model call, not once per check.
 """
 
 from __future__ import annotations
 
+import time
+
 import torch
 
-from ..models.inference import check_gradient, check_logits
+from ..models.inference import check_gradient, check_logits, model_device, model_dtype
+from .execution import ExecutionOptions, check_amp, compiled_model, current_execution
 from .losses import is_successful
 
 __all__ = ["ModelCaller", "UnsupportedDtypeError"]
@@ -40,14 +49,24 @@ class ModelCaller:
         bounds: the model's box (lo, hi).
         num_labels_max: the largest label (checked against the number of classes on the first call).
         batch_size: the number of images passed to the attack (for the row names of error messages).
+        execution: how the model runs (None: :func:`~gse_explain.attacks.execution.current_execution`); an
+            ``amp`` the model's device and dtype cannot run is a ValueError here.
 
     Attributes:
         image_offset: attacks that run one image at a time set it to the image's index, so that errors name
             the image; None (batched calls) names the rows of the call.
+        compile_seconds: wall seconds of the model calls during which ``torch.compile`` compiled a graph
+            (their passes included); 0 without ``compile`` or once the model's graphs are cached.
     """
 
-    def __init__(self, model, bounds: tuple[float, float], num_labels_max: int, *, batch_size: int | None = None):
+    def __init__(self, model, bounds: tuple[float, float], num_labels_max: int, *, batch_size: int | None = None,
+                 execution: ExecutionOptions | None = None):
         self.model = model
+        self.execution = current_execution() if execution is None else execution
+        dtype = model_dtype(model, torch.float32)
+        self._autocast = check_amp(self.execution.amp, model_device(model, torch.device("cpu")), dtype)
+        self._compiled = compiled_model(model) if self.execution.compile else None
+        self.compile_seconds = 0.0
         lo, hi = bounds
         self.mid = (lo + hi) / 2.0
         self.half = (hi - lo) / 2.0
@@ -91,6 +110,12 @@ class ModelCaller:
         return 0, f" of a model call on {batch} images built by the attack (not indices of the images passed in)"
 
     def _check_output(self, logits, inputs: torch.Tensor) -> None:
+        """Shape, label range and finite values of one call's logits."""
+        self._check_shape(logits, inputs)
+        if not bool(torch.isfinite(logits).all()):
+            self._check_logit_values(logits)
+
+    def _check_shape(self, logits, inputs: torch.Tensor) -> None:
         batch = inputs.shape[0]
         if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != batch:
             shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
@@ -104,9 +129,11 @@ class ModelCaller:
                     f"labels must be < num_classes = {self.num_classes} (the model's output size); "
                     f"got label {self.num_labels_max}"
                 )
-        if not bool(torch.isfinite(logits).all()):
-            first_row, context = self._context(batch)
-            check_logits(logits, first_row, context=context)
+
+    def _check_logit_values(self, logits: torch.Tensor) -> None:
+        """NonFiniteLogitsError naming the rows when ``logits`` hold NaN or inf (nothing otherwise)."""
+        first_row, context = self._context(logits.shape[0])
+        check_logits(logits, first_row, context=context)
 
     @staticmethod
     def _check_input(canonical: torch.Tensor) -> None:
@@ -166,14 +193,62 @@ class ModelCaller:
                 "the target; choose a different target class"
             )
 
+    def _forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The model's logits for model-box ``inputs``, run as :attr:`execution` says (in the inputs' dtype)."""
+        if self.execution.channels_last and inputs.dim() == 4:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        compiled = self._compiled
+        model = compiled if compiled is not None and compiled.failed is None and not self._eager else self.model
+        if self._autocast is None:
+            return model(inputs)
+        with torch.autocast(inputs.device.type, dtype=self._autocast):
+            out = model(inputs)
+        return out.to(inputs.dtype) if isinstance(out, torch.Tensor) and out.is_floating_point() else out
+
+    _eager = False  # set while a failed compiled pass is retried eagerly
+
+    def _run_pass(self, function):
+        """``function()`` (one model pass); with ``compile``: the seconds of a pass that compiled are counted, and
+        a compiled pass that raises is retried eagerly: if that works the compile failed (warned, eager from
+        now on), otherwise the eager error is the model's own and propagates."""
+        compiled = self._compiled
+        if compiled is None or compiled.failed is not None:
+            return function()
+        before, start = compiled.graphs, time.perf_counter()
+        try:
+            result = function()
+        except Exception as error:  # noqa: BLE001 - decided by the eager retry below
+            self._eager = True
+            try:
+                result = function()
+            finally:
+                self._eager = False
+            compiled.fail(error)
+            return result
+        if compiled.graphs != before:
+            self.compile_seconds += time.perf_counter() - start
+        return result
+
+    def _check_finite(self, canonical: torch.Tensor, logits: torch.Tensor, grad: torch.Tensor | None = None) -> None:
+        """The checks of one call's inputs, logits and gradient, with one host synchronisation when all pass."""
+        finite = torch.isfinite(canonical).all() & torch.isfinite(logits).all()
+        if grad is not None:
+            finite &= torch.isfinite(grad).all()
+        if bool(finite):
+            return
+        self._check_input(canonical)
+        self._check_logit_values(logits)
+        if grad is not None:
+            self._check_gradient(grad)
+
     def logits(self, canonical: torch.Tensor) -> torch.Tensor:
         """Logits for canonical images, without gradient."""
-        self._check_input(canonical)
         reuse = self._before_call(canonical)
         with torch.no_grad():
             inputs = self._model_input(canonical)
-            out = self.model(inputs)
-        self._check_output(out, inputs)
+            out = self._run_pass(lambda: self._forward(inputs))
+        self._check_shape(out, inputs)
+        self._check_finite(canonical, out)
         self._count(canonical.shape[0], False)
         if reuse:
             self._check_targets(out)
@@ -181,15 +256,19 @@ class ModelCaller:
 
     def logits_and_grad(self, canonical: torch.Tensor, loss_fn) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and ∂(Σ_b loss_fn(logits)_b)/∂canonical for canonical images (B, C, H, W)."""
-        self._check_input(canonical)
         reuse = self._before_call(canonical)
-        with torch.enable_grad():
-            inputs = canonical.detach().requires_grad_(True)
-            out = self.model(self._model_input(inputs))
-            self._check_output(out, inputs)
-            (grad,) = torch.autograd.grad(loss_fn(out).sum(), inputs)
-        self._check_gradient(grad)
+
+        def forward_backward():
+            with torch.enable_grad():
+                inputs = canonical.detach().requires_grad_(True)
+                out = self._forward(self._model_input(inputs))
+                self._check_shape(out, inputs)
+                (grad,) = torch.autograd.grad(loss_fn(out).sum(), inputs)
+            return out.detach(), grad.contiguous()  # channels-last passes: the attack's tensors keep their layout
+
+        out, grad = self._run_pass(forward_backward)
+        self._check_finite(canonical, out, grad)
         self._count(canonical.shape[0], True)
         if reuse:
-            self._check_targets(out.detach())
-        return out.detach(), grad
+            self._check_targets(out)
+        return out, grad

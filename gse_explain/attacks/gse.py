@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from .. import distances
 from .base import AttackResult, ModelCaller, attack_session
+from .execution import execution
 from .gse_ops import adjust_lambda, half_threshold, largest_nonzero_lambda
 from .losses import cw_margin_loss, is_successful
 from .registry import AttackSpec, register_attack
@@ -127,6 +128,9 @@ def gse(
     generator: torch.Generator | None = None,
     sequential: bool = False,
     progress: bool = False,
+    compile: bool | None = None,
+    amp: str | None = None,
+    channels_last: bool | None = None,
     **options,
 ) -> AttackResult:
     """Run GSE on a batch.
@@ -142,13 +146,16 @@ def gse(
         seed, generator: checked (int / torch.Generator or None) for the uniform signature; GSE is deterministic.
         sequential: attack one image at a time (for timing comparisons); results equal the batched mode.
         progress: show a tqdm bar over search steps (or images when sequential).
+        compile, amp, channels_last: how the model passes run (:mod:`gse_explain.attacks.execution`; None: the
+            enclosing ``execution(...)`` block's setting, off by default).
         **options: any :class:`GSEConfig` field, overriding the preset.
 
     Returns:
         :class:`AttackResult`. Images never fooled in any search step are returned unchanged.
     """
     config = gse_config(preset, targeted, **options)
-    with attack_session(model, images, labels, bounds, targeted, seed=seed, generator=generator) as session:
+    with execution(compile=compile, amp=amp, channels_last=channels_last), \
+            attack_session(model, images, labels, bounds, targeted, seed=seed, generator=generator) as session:
         x, y = session.canonical, session.labels
         if config.patch_size > min(x.shape[2:]):
             raise ValueError(f"GSE option error: patch_size {config.patch_size} is larger than the images "
@@ -185,7 +192,7 @@ def _search(caller: ModelCaller, x: torch.Tensor, y: torch.Tensor, targeted: boo
 
         d20 = distances.d20(adv - x, cfg.patch_size).to(torch.float64)
         keep = success & (d20 < best_d20)
-        final[keep] = adv[keep]
+        final = torch.where(keep.view(-1, 1, 1, 1), adv, final)  # (a masked assignment would sync the host)
         best_d20 = torch.where(keep, d20, best_d20)
 
         lam_after_success = torch.where(torch.isinf(upper), cfg.search_factor * lam0, (upper + lam0) / 2)
@@ -216,10 +223,11 @@ def _optimise(caller, x, y, targeted, cfg: GSEConfig, grad_at_zero, lam0, step_s
             last = j == cfg.iterations
             # The forward pass at the new iterate both checks success and (unless last) gives the gradient.
             current, done = _evaluate(caller, work, targeted, cfg, with_gradient=not last)
-            if done.any():
+            finished = int(done.sum())  # the iteration's one host synchronisation: the working set's new size
+            if finished:
                 result[work.index[done]] = current[done]
                 success[work.index[done]] = True
-                if done.all():
+                if finished == done.shape[0]:
                     break
                 work.keep(~done)
             if last:
@@ -317,4 +325,5 @@ SPEC = register_attack(AttackSpec(
     color="#D55E00",
     demo_budget={},
     test_options=dict(iterations=5, search_steps=1, patch_size=4),  # patch_size: fits 4×4 images,
+    independent_rows=True,  # every row has its own λ search and working set (tests/evaluation/test_batched_targets.py)
 ))

@@ -29,10 +29,10 @@ __all__ = [
 CONFIG_SCHEMA = 2
 CIFAR_DATASETS = ("cifar10", "cifar10_npz")
 #: Configuration keys that may differ on resume (where things live, how they are run).
-NOT_COMPARED = frozenset({"data_root", "weights", "download", "device", "shard", "progress", "schema"})
+NOT_COMPARED = frozenset({"data_root", "weights", "download", "device", "shard", "progress", "schema", "compile", "channels_last"})
 #: Values that keys added after schema 1 take in a configuration recorded before they existed (``attack_variant``:
 #: stores made before the baselines' ``variant`` option ran the corrected attacks).
-SCHEMA1_DEFAULTS: Mapping[str, Any] = types.MappingProxyType({"model_options": {}, "attack_variant": "corrected"})
+SCHEMA1_DEFAULTS: Mapping[str, Any] = types.MappingProxyType({"model_options": {}, "attack_variant": "corrected", "amp": None})
 #: Recorded facts about the data that are compared only when both sides have them (stores made before
 #: they were recorded, and a quick check made before the data is loaded, lack them).
 COMPARED_WHEN_RECORDED = frozenset({"dataset_identity", "model_sha256"})
@@ -105,6 +105,11 @@ class RunConfig:
         device: ``"auto"`` (CUDA if available; ``cuda:LOCAL_RANK`` under torchrun), ``"cpu"``, ``"cuda:1"``, …
         shard: ``(i, n)`` or ``"i/n"``: attack only batches b with b % n == i; ``"auto"``: i and n from torchrun or a
             SLURM array (:mod:`.launchers`), the whole run otherwise.
+    Execution (:mod:`gse_explain.attacks.execution`):
+        compile: ``torch.compile`` the model passes (compiled once per run; not compared on resume: the same
+            examples up to floating-point rounding). channels_last: channels-last model inputs (not compared either).
+        amp: ``"bf16"`` / ``"fp16"`` autocast of the model passes (CUDA; ``"bf16"`` also CPU), or None; it changes
+            the numerics, so it is compared on resume (stores made before it existed ran without: None).
     """
 
     dataset: str = "skimage"
@@ -127,6 +132,9 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     shard: tuple[int, int] | str = "auto"
+    compile: bool = False
+    amp: str | None = None
+    channels_last: bool = False
 
     def __post_init__(self) -> None:
         self._check_data()
@@ -233,6 +241,15 @@ class RunConfig:
         if not isinstance(self.device, str) or not self.device:
             raise TypeError(f"RunConfig.device must be a device string ('auto', 'cpu', 'cuda:0', ...); got {self.device!r}")
         self._set("shard", "auto" if self.shard == "auto" else parse_shard(self.shard))
+        self._check_execution()
+
+    def _check_execution(self) -> None:
+        from ..attacks.execution import ExecutionOptions
+
+        try:
+            ExecutionOptions(compile=self.compile, amp=self.amp, channels_last=self.channels_last)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"RunConfig.{exc}") from None
 
     # -- derived values ----------------------------------------------------------------------------
     @property

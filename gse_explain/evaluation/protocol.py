@@ -3,9 +3,13 @@ per-example records each attack call produces.
 
 - Only correctly classified images are attacked (for datasets without labels, the model's prediction is the
   label, so every image counts).
-- Untargeted: one attack call per batch. Targeted: one call per label offset, target = (y + offset) mod K;
-  CIFAR-10 uses every wrong label (offsets 1…9), ImageNet the paper's 10 fixed offsets.
-- Time is measured around each attack call and amortised over its batch (seconds per example).
+- Untargeted: one attack call per batch. Targeted: target = (y + offset) mod K for each label offset;
+  CIFAR-10 uses every wrong label (offsets 1…9), ImageNet the paper's 10 fixed offsets. An attack whose rows
+  are independent (``AttackSpec.independent_rows``, e.g. GSE) gets all offsets of a batch in one call of
+  B images × T targets (in chunks of at most ``max_call_elements`` image values), which gives the same
+  examples as one call per offset; the others get one call per offset.
+- Time is measured around each attack call and amortised over its rows (seconds per example), without the
+  one-off ``torch.compile`` time (reported apart, see :func:`attack_batch`'s ``info``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..attacks import get_attack
+from ..attacks.execution import execution
 from ..attacks.base import check_attack_inputs
 from ..models.inference import NonFiniteLogitsError, frozen_model, model_device, predict
 from ..io import array_sha256
@@ -137,6 +142,11 @@ def load_images(dataset: Dataset, positions: Sequence[int]) -> torch.Tensor:
     return torch.stack([subset[i][0] for i in range(len(subset))])
 
 
+#: Image values (rows × C × H × W) per attack call when target offsets are batched: every CIFAR-10 offset of a
+#: batch of 16 (144 rows) in one call; ImageNet-size images stay one offset per call (memory).
+MAX_CALL_ELEMENTS = 2**19
+
+
 def attack_batch(
     model: nn.Module,
     images: torch.Tensor,
@@ -153,44 +163,70 @@ def attack_batch(
     batch_index: int = 0,
     num_classes: int | None = None,
     progress: bool = False,
+    compile: bool = False,
+    amp: str | None = None,
+    channels_last: bool = False,
+    max_call_elements: int = MAX_CALL_ELEMENTS,
+    info: dict | None = None,
 ) -> tuple[dict[str, np.ndarray], torch.Tensor]:
     """Attack one batch as the protocol prescribes and measure every resulting example.
 
     Args:
         images: (B, C, H, W) clean images in ``bounds``; labels: (B,) true labels.
-        targeted: run one call per target; targets come from ``targets`` ((B,) explicit classes, which must
+        targeted: attack every target; targets come from ``targets`` ((B,) explicit classes, which must
             differ from ``labels``) or from ``offsets`` (default: the paper's offsets for ``num_classes``).
         num_classes: needed for offsets; read from the model's output when None.
         progress: forward to the attack's own progress bar.
+        compile, amp, channels_last: how the model passes run (:mod:`gse_explain.attacks.execution`).
+        max_call_elements: attacks with independent rows get several offsets per call, as many as keep the
+            call's images within this many values (at least one offset per call).
+        info: if a dict, ``info["compile_seconds"]`` is increased by the calls' compile time and
+            ``info["attack_calls"]`` by their number.
 
     Returns:
         ``(records, adversarials)``: records is a dict of equally long numpy columns, one row per
         (image, target) example — ``image`` (row in ``images``), ``label``, ``target`` (-1 untargeted),
         ``offset`` (-1 for untargeted or explicit targets), ``success``, the :data:`METRICS` columns,
-        ``time`` (seconds, amortised over the call's batch) and ``model_passes`` (per example, amortised);
-        adversarials is the (rows, C, H, W) tensor in the same row order.
+        ``time`` (seconds, amortised over the call's rows, compile time excluded) and ``model_passes`` (per
+        example, amortised); adversarials is the (rows, C, H, W) tensor in the same row order (offset-major).
     """
     check_attack_inputs(images, labels, bounds)
     spec = get_attack(attack)
     calls = _planned_calls(model, images, labels, targeted, offsets, targets, num_classes)
+    per_call = max(1, max_call_elements // images[0].numel() // images.shape[0]) if spec.independent_rows else 1
     columns: dict[str, list] = {}
     adversarials = []
-    for call_index, (offset, goal) in enumerate(calls):
-        generator = torch.Generator().manual_seed(call_seed(seed, batch_index, call_index))
-        start = time.perf_counter()
-        result = spec.function(
-            model, images, goal, targeted=targeted, bounds=bounds, preset=preset, generator=generator,
-            progress=progress, **(options or {})
-        )
-        elapsed = time.perf_counter() - start
-        adversarials.append(result.adversarials.detach().cpu())
-        for name, values in _call_columns(images, labels, goal, offset, targeted, result, elapsed, bounds).items():
-            columns.setdefault(name, []).append(values)
+    with execution(compile=compile, amp=amp, channels_last=channels_last):
+        for first in range(0, len(calls), per_call):
+            generator = torch.Generator().manual_seed(call_seed(seed, batch_index, first))
+            run = dict(targeted=targeted, bounds=bounds, preset=preset, generator=generator, progress=progress, **(options or {}))
+            adversarial = _attack_offsets(spec, model, images, labels, calls[first : first + per_call], run, columns, info)
+            adversarials.append(adversarial)
     records = {k: np.concatenate(v) for k, v in columns.items()}
     records["success"] = records["success"].astype(bool)
     for key in ("image", "label", "target", "offset"):
         records[key] = records[key].astype(np.int64)
     return records, torch.cat(adversarials)
+
+
+def _attack_offsets(spec, model, images, labels, group, run: dict, columns: dict, info) -> torch.Tensor:
+    """One attack call on the batch repeated once per ``(offset, labels or targets)`` of ``group``; appends the
+    rows' record columns to ``columns`` and returns the (rows, C, H, W) adversarials on the CPU."""
+    goal = torch.cat([g for _, g in group])
+    start = time.perf_counter()
+    result = spec.function(model, images.repeat(len(group), 1, 1, 1), goal, **run)
+    elapsed = time.perf_counter() - start - result.compile_seconds
+    if info is not None:
+        info["compile_seconds"] = info.get("compile_seconds", 0.0) + result.compile_seconds
+        info["attack_calls"] = info.get("attack_calls", 0) + 1
+    rows, batch = goal.shape[0], images.shape[0]
+    for k, (offset, target) in enumerate(group):
+        part = slice(k * batch, (k + 1) * batch)
+        values = _call_columns(images, labels, target, offset, run["targeted"], result.success[part],
+                               result.adversarials[part], elapsed / rows, result.model_passes / rows, run["bounds"])
+        for name, column in values.items():
+            columns.setdefault(name, []).append(column)
+    return result.adversarials.detach().cpu()
 
 
 def _planned_calls(model, images, labels, targeted, offsets, targets, num_classes) -> list[tuple[int, torch.Tensor]]:
@@ -226,16 +262,16 @@ def _planned_calls(model, images, labels, targeted, offsets, targets, num_classe
     return [(offset, (labels + offset) % num_classes) for offset in offsets]
 
 
-def _call_columns(images, labels, goal, offset, targeted, result, elapsed, bounds) -> dict[str, np.ndarray]:
-    """The record columns of one attack call's rows (one per image of the batch)."""
+def _call_columns(images, labels, goal, offset, targeted, success, adversarials, seconds, passes, bounds) -> dict[str, np.ndarray]:
+    """The record columns of one target's rows (one per image of the batch); ``seconds`` and ``passes`` per example."""
     batch = images.shape[0]
     return {
         "image": np.arange(batch),
         "label": labels.cpu().numpy(),
         "target": goal.cpu().numpy() if targeted else np.full(batch, -1),
         "offset": np.full(batch, offset),
-        "success": result.success.cpu().numpy(),
-        "time": np.full(batch, elapsed / batch),
-        "model_passes": np.full(batch, result.model_passes / batch),
-        **example_metrics(images, result.adversarials, bounds),
+        "success": success.cpu().numpy(),
+        "time": np.full(batch, seconds),
+        "model_passes": np.full(batch, passes),
+        **example_metrics(images, adversarials, bounds),
     }

@@ -25,7 +25,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..attacks.execution import check_amp
 from ..io import array_sha256, file_sha256, state_dict_sha256
+from ..models.inference import model_device, model_dtype
 from .config import RunConfig, model_label
 from .launchers import resolve_device, resolve_shard
 from .protocol import Selection, attack_batch, dataset_identity, default_target_offsets, load_images, select_correct
@@ -136,6 +138,7 @@ def run(config: RunConfig, output: str | Path, *, progress: bool = True, overwri
             print(f"{output} is complete; nothing to attack", file=log)
             return load_results(output)
     model, dataset = load_model_and_data(config, config.device)  # before any store is created
+    check_amp(config.amp, model_device(model, torch.device("cpu")), model_dtype(model, torch.float32))
     offsets = _target_offsets(config, dataset)
     manifest_config["dataset_identity"] = dataset_identity(dataset)
     manifest_config["model_sha256"] = state_dict_sha256(model)
@@ -211,12 +214,20 @@ def _report_plan(config: RunConfig, selection: Selection, offsets, todo: Sequenc
     print(f"{config.attack} ({config.resolved_preset or 'default options'}{options}) on {model_label(config.model)}, {config.dataset}: "
           f"{len(selection.positions)} correctly classified of {selection.scanned} scanned; "
           f"{config.mode}{' offsets ' + str(list(offsets)) if offsets else ''}; shard {index}/{count}: "
-          f"{mine - len(todo)} of {mine} batches already stored", file=log)
+          f"{mine - len(todo)} of {mine} batches already stored{_execution_note(config)}", file=log)
+
+
+def _execution_note(config: RunConfig) -> str:
+    """How the model passes run, for the plan line ('' with the defaults)."""
+    parts = (["torch.compile"] if config.compile else []) + ([f"amp {config.amp}"] if config.amp else []) + (
+        ["channels-last"] if config.channels_last else [])
+    return f"; model passes: {', '.join(parts)}" if parts else ""
 
 
 def _attack_batches(store, model, dataset, selection: Selection, todo, config: RunConfig, offsets, progress: bool) -> None:
     """Attack and store each batch of ``todo``; the shard's progress file is updated after every batch, and on
-    an interruption (Ctrl-C, SIGTERM) the seconds spent on the unfinished batch are recorded as lost."""
+    an interruption (Ctrl-C, SIGTERM) the seconds spent on the unfinished batch are recorded as lost. With
+    ``compile`` its ``compile_seconds`` (part of ``attack_seconds``) is the one-off ``torch.compile`` time."""
     shard = tuple(config.shard)
     info = {"started": _now(), "attack_seconds": 0.0, "batches_written": []}
     previous = store.shard_infos().get(f"shard-{shard[0]}-of-{shard[1]}")
@@ -227,7 +238,7 @@ def _attack_batches(store, model, dataset, selection: Selection, todo, config: R
     try:
         for batch in tqdm(todo, desc="batches", disable=not progress):
             current, start = batch, time.perf_counter()
-            _attack_one_batch(store, model, dataset, selection, batch, config, offsets, progress, num_classes)
+            _attack_one_batch(store, model, dataset, selection, batch, config, offsets, progress, num_classes, info)
             info["attack_seconds"] += time.perf_counter() - start
             current = None
             info["batches_written"] = sorted(set(info["batches_written"]) | {batch})
@@ -241,7 +252,8 @@ def _attack_batches(store, model, dataset, selection: Selection, todo, config: R
 
 
 def _attack_one_batch(store, model, dataset, selection: Selection, batch: int, config: RunConfig, offsets, progress: bool,
-                      num_classes) -> None:
+                      num_classes, info: dict) -> None:
+    """Attack one batch and store it; ``info`` (the shard's progress record) gains the calls' compile seconds."""
     size = config.batch_size
     positions = selection.positions[batch * size : (batch + 1) * size]
     images = load_images(dataset, positions)
@@ -250,6 +262,7 @@ def _attack_one_batch(store, model, dataset, selection: Selection, batch: int, c
         model, images, labels, attack=config.attack, targeted=config.targeted, offsets=offsets,
         bounds=config.bounds, preset=config.resolved_preset, options=dict(config.options),
         seed=config.seed, batch_index=batch, num_classes=num_classes, progress=progress,
+        compile=config.compile, amp=config.amp, channels_last=config.channels_last, info=info,
     )
     store.write_batch(batch, records, images, adversarials, examples=selection.examples[batch * size : (batch + 1) * size])
 

@@ -1,0 +1,153 @@
+"""How an attack's model passes execute: ``torch.compile``, mixed precision (``amp``) and channels-last inputs.
+
+These options change how the model is run, never what the attack computes; every attack gets them, because
+every model call goes through :class:`~gse_explain.attacks.caller.ModelCaller`:
+
+    with execution(compile=True, amp="bf16", channels_last=True):
+        result = gse(model, images, labels, preset="cifar10")
+
+(or ``gse(..., compile=True)``, ``Attack(..., compile=True)``, ``RunConfig(compile=True)``, ``--compile``).
+
+- ``compile``: the model is wrapped in ``torch.compile`` (inductor) once per model object and the compiled
+  callable is cached for the life of the model, so a run compiles once, not once per batch or attack call.
+  The batch dimension is marked dynamic, so the working set that shrinks as images succeed reuses the one
+  compiled graph (one graph for forward passes without gradient, one for forward+backward); a batch of one
+  image is padded to two rows (sizes 0 and 1 are always specialised by ``torch.compile``, and models in eval
+  mode treat rows independently). If compiling fails, a warning names the error and the model runs eagerly
+  from then on (the result is then exactly the eager one). The seconds spent in calls that compiled are
+  reported as ``AttackResult.compile_seconds``.
+- ``amp``: ``"bf16"`` or ``"fp16"``: the model passes run under ``torch.autocast`` of the model's device
+  (logits and input gradients come back in float32; the attack's own arithmetic stays float32). CUDA: both;
+  CPU: ``"bf16"`` only (fast where the CPU has AVX512-BF16/AMX); ``"fp16"`` on CPU is a ValueError. Needs a
+  float32 model. It changes the numerics (a store records it and compares it on resume).
+- ``channels_last``: the model's inputs are passed in ``torch.channels_last`` memory format (the model
+  itself is not touched; convolutions follow their input's layout). Results differ from the default layout
+  only by floating-point rounding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import warnings
+import weakref
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+
+__all__ = ["AMP_DTYPES", "ExecutionOptions", "check_amp", "compiled_model", "current_execution", "execution"]
+
+#: ``amp`` values and the autocast dtype they select.
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class ExecutionOptions:
+    """How the model passes of an attack run (see the module docstring); validated on construction."""
+
+    compile: bool = False
+    amp: str | None = None
+    channels_last: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("compile", "channels_last"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False; got {getattr(self, name)!r}")
+        if self.amp is not None and self.amp not in AMP_DTYPES:
+            raise ValueError(f"amp must be None, 'bf16' or 'fp16'; got {self.amp!r}")
+
+
+_CURRENT: contextvars.ContextVar[ExecutionOptions] = contextvars.ContextVar("gse_execution", default=ExecutionOptions())
+
+
+def current_execution() -> ExecutionOptions:
+    """The options of the innermost :func:`execution` block (defaults outside any)."""
+    return _CURRENT.get()
+
+
+@contextlib.contextmanager
+def execution(*, compile: bool | None = None, amp: str | None = None, channels_last: bool | None = None) -> Iterator[ExecutionOptions]:
+    """Run the attacks called inside the block with these execution options; ``None`` keeps the enclosing
+    block's value (``amp="none"`` switches mixed precision off inside an ``amp`` block)."""
+    outer = current_execution()
+    options = ExecutionOptions(
+        compile=outer.compile if compile is None else compile,
+        amp=outer.amp if amp is None else (None if amp == "none" else amp),
+        channels_last=outer.channels_last if channels_last is None else channels_last,
+    )
+    token = _CURRENT.set(options)
+    try:
+        yield options
+    finally:
+        _CURRENT.reset(token)
+
+
+def check_amp(amp: str | None, device: torch.device, dtype: torch.dtype) -> torch.dtype | None:
+    """The autocast dtype for ``amp`` on ``device`` for a model computing in ``dtype``; ValueError naming the
+    problem and the fix when that combination cannot run."""
+    if amp is None:
+        return None
+    if amp not in AMP_DTYPES:
+        raise ValueError(f"amp must be None, 'bf16' or 'fp16'; got {amp!r}")
+    if dtype != torch.float32:
+        raise ValueError(f"amp={amp!r} needs a float32 model (autocast lowers float32 passes); the model computes in "
+                         f"{dtype}. Use model.float(), or amp=None")
+    if device.type == "cuda":
+        if amp == "bf16" and not torch.cuda.is_bf16_supported():
+            raise ValueError(f"amp='bf16' is not supported by {torch.cuda.get_device_name(device)}; use amp='fp16'")
+        return AMP_DTYPES[amp]
+    if device.type == "cpu":
+        if amp == "fp16":
+            raise ValueError("amp='fp16' needs a CUDA model; on CPU use amp='bf16' (fast on CPUs with AVX512-BF16 or AMX)")
+        return AMP_DTYPES[amp]
+    raise ValueError(f"amp={amp!r} is supported on CUDA and (bf16) CPU models; the model is on {device}")
+
+
+class CompiledModel:
+    """A model's ``torch.compile`` wrapper with its compile count, the seconds of the calls that compiled, and
+    the eager fallback after a failure (see the module docstring)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.graphs = 0  # graphs compiled by inductor (one per guard set: grad mode, autocast, layout)
+        self.failed: str | None = None
+        self.function = torch.compile(model, backend=self._backend)
+
+    def _backend(self, graph_module, example_inputs):
+        from torch._inductor.compile_fx import compile_fx
+
+        self.graphs += 1
+        return compile_fx(graph_module, example_inputs)
+
+    def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The logits of ``inputs`` (B, C, H, W) from the compiled model (the eager one after a failure)."""
+        if self.failed is not None:
+            return self.model(inputs)
+        padded = inputs.shape[0] == 1
+        if padded:  # batch sizes 1 and 0 are always specialised: pad, rather than compile a second graph
+            inputs = torch.cat([inputs, inputs])
+        torch._dynamo.maybe_mark_dynamic(inputs, 0)
+        out = self.function(inputs)
+        return out[:1] if padded else out
+
+    def fail(self, error: Exception) -> None:
+        """Give up compiling after ``error`` (warned once): the model runs eagerly from now on."""
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        self.failed = f"{type(error).__name__}: {first}"
+        warnings.warn(f"torch.compile failed on {type(self.model).__name__} ({self.failed}); running it eagerly "
+                      "(compile=False gives the same result without trying)", RuntimeWarning, stacklevel=4)
+
+
+_CACHE: "weakref.WeakKeyDictionary[object, CompiledModel]" = weakref.WeakKeyDictionary()
+
+
+def compiled_model(model) -> CompiledModel:
+    """The cached :class:`CompiledModel` of ``model`` (created on first use; lives as long as the model)."""
+    try:
+        entry = _CACHE.get(model)
+    except TypeError:  # not weak-referenceable: compiled for this attack call only
+        return CompiledModel(model)
+    if entry is None:
+        entry = _CACHE[model] = CompiledModel(model)
+    return entry
