@@ -47,11 +47,20 @@ from .cam import (
     CAMExtractor,
     ClassActivationMap,
     GradCAM,
-    class_activation_maps,
     default_gradcam_layer,
     find_gap_linear_head,
     upsample_and_normalize,
     vit_token_reshape,
+)
+from .explanations import (
+    CAM_METHODS,
+    CAPTUM_METHODS,
+    class_activation_maps,
+    explain,
+    get_explanation,
+    list_explanations,
+    register_explanation,
+    unregister_explanation,
 )
 from .clusters import cluster_table, perturbation_clusters
 from .curves import aggregate_curves, interpretability_curves, interpretability_table

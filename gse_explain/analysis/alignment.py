@@ -9,6 +9,11 @@ i.e. the share of the perturbation's squared ℓ2 norm ("energy") inside the top
 are all included, so the region can be larger than q % (flat maps, e.g. the zeros of Grad-CAM); the
 region's actual pixel share is reported beside the score as ``region_fraction``, which is also what a
 perturbation spread uniformly over the image would score (the chance level).
+
+Other explanations (``saliency=``): instead of a CAM, the region can come from any explanation method
+(:mod:`gse_explain.analysis.explanations`; e.g. ``"integrated_gradients"``, ``"asm"``, a callable), computed on
+the clean image for the same class (``cam_class``; the ASM uses the true label as y) and reduced to one map
+per pixel by **summing its channels** (signed). ``saliency=None`` (default) keeps the CAM of ``method=``.
 """
 
 from __future__ import annotations
@@ -34,7 +39,9 @@ from .runs import (
     weights_for,
     with_coverage,
 )
-from .cam import class_activation_maps
+from .explanations.cams import class_activation_maps
+from .explanations.registry import resolve_explanation
+from .explanations.stored import stored_maps
 from .curves import aggregate_curves
 
 __all__ = ["CAM_CLASSES", "DEFAULT_TOP_PERCENTS", "cam_alignment", "cam_alignment_curves", "cam_alignment_table",
@@ -95,6 +102,8 @@ def cam_alignment_table(
     device="cpu",
     weights=None,
     allow_incomplete: bool = False,
+    saliency=None, saliency_settings=None, saliency_seed: int = 0, cache=True,
+    batch_size: int | None = None, upsample: str | None = None,
 ) -> pd.DataFrame:
     """CAM alignment of every stored row with ‖δ‖₂ > 0, in tidy (long) form.
 
@@ -103,7 +112,10 @@ def cam_alignment_table(
     :func:`~gse_explain.analysis.class_activation_maps` (``method``, ``target_layer``). ``model=None``
     rebuilds the run's model (``weights``: its weights file when it has moved since the run, accepted when
     its SHA-256 matches the store's). ``allow_incomplete``: analyse a store whose run has not written all its
-    batches (an error otherwise; see :mod:`gse_explain.analysis.runs`).
+    batches (an error otherwise; see :mod:`gse_explain.analysis.runs`). ``saliency``: None (the CAM) or an
+    explanation method whose channel-summed map defines the region (module docstring), with
+    ``saliency_settings``, ``saliency_seed`` and ``cache`` as in :func:`~gse_explain.analysis.interpretability_table`.
+    ``batch_size``: images per model call; ``upsample``: the CAM's upsampling (default bicubic).
 
     Returns:
         One row per (example row, q): ``attack``, ``batch``, ``image``, ``example``, ``label``, ``target``,
@@ -121,8 +133,8 @@ def cam_alignment_table(
     coverage = check_coverage(run, allow_incomplete)
     model = run_model(run, model, device, weights=weights_for(weights, name, model))
     parts = []
-    for rows in iter_row_batches(run, successful_only=successful_only, allow_incomplete=allow_incomplete):
-        maps = _row_maps(model, rows, cam_class, method, target_layer)
+    for rows, maps in _alignment_maps(run, model, cam_class, method, target_layer, successful_only, allow_incomplete,
+                                      saliency, saliency_settings, saliency_seed, cache, batch_size, upsample):
         delta = rows.delta
         share = np.stack([cam_alignment(maps, delta, q).numpy() for q in values], axis=1)
         fraction = np.stack([top_cam_region(maps, q).flatten(1).double().mean(dim=1).numpy() for q in values], axis=1)
@@ -137,19 +149,37 @@ def cam_alignment_table(
     return with_coverage(table, {name: coverage})
 
 
-def _row_maps(model, rows, cam_class: str, method: str, target_layer) -> torch.Tensor:
+def _alignment_maps(run, model, cam_class, method, target_layer, successful_only, allow_incomplete, saliency,
+                    saliency_settings, saliency_seed, cache, batch_size, upsample):
+    """``(rows, (rows, H, W) maps)`` per stored batch: CAMs, or channel-summed explanation maps."""
+    if saliency is None:
+        if saliency_settings is not None:
+            raise ValueError("saliency_settings= needs saliency= (a method name); the CAM's options are method= and target_layer=")
+        for rows in iter_row_batches(run, successful_only=successful_only, allow_incomplete=allow_incomplete):
+            yield rows, _row_maps(model, rows, cam_class, method, target_layer, batch_size, upsample)
+        return
+    explanation = resolve_explanation(saliency, saliency_settings)
+    column = "label" if cam_class == "label" else "target"
+    maps = stored_maps(run, model, explanation, classes_of=lambda rows: column_tensor(rows.records, column),
+                       rows_key={"classes": column}, successful_only=successful_only, allow_incomplete=allow_incomplete,
+                       batch_size=batch_size or 64, seed=saliency_seed, cache=cache)
+    for rows, _, row_maps in maps:
+        yield rows, row_maps.sum(dim=1).float().cpu()
+
+
+def _row_maps(model, rows, cam_class: str, method: str, target_layer, batch_size=None, upsample=None) -> torch.Tensor:
     """(rows, H, W) CAMs of the rows' clean images, for their label (one map per image) or target."""
     image_index = column_tensor(rows.records, "image")
     if cam_class == "target":
         return class_activation_maps(model, rows.clean, column_tensor(rows.records, "target"), method=method,
-                                     target_layer=target_layer)
+                                     target_layer=target_layer, batch_size=batch_size, upsample=upsample)
     # One map per clean image, shared by all its target rows.
     labels = torch.zeros(rows.clean_images.shape[0], dtype=torch.int64)
     labels[image_index] = column_tensor(rows.records, "label")
     used = torch.unique(image_index)
     maps = torch.zeros(rows.clean_images.shape[0], *rows.clean_images.shape[2:])
     maps[used] = class_activation_maps(model, rows.clean_images[used], labels[used], method=method,
-                                       target_layer=target_layer)
+                                       target_layer=target_layer, batch_size=batch_size, upsample=upsample)
     return maps[image_index]
 
 
@@ -170,6 +200,12 @@ def cam_alignment_curves(
     by_image: bool = False,
     weights=None,
     allow_incomplete: bool = False,
+    saliency=None,
+    saliency_settings=None,
+    saliency_seed: int = 0,
+    cache=True,
+    batch_size: int | None = None,
+    upsample: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """CAM alignment of several runs: ``(per_example_table, summary)``.
 
@@ -179,15 +215,20 @@ def cam_alignment_curves(
     image's rows first (see :func:`~gse_explain.analysis.aggregate_curves`). ``weights`` (one path, or
     ``{run name: path}``) and ``allow_incomplete`` (every store is checked before any is analysed; tables of
     incomplete runs end in ``stored_images``, ``selected_images``): see
-    :func:`~gse_explain.analysis.interpretability_curves`.
+    :func:`~gse_explain.analysis.interpretability_curves`. ``saliency``, ``saliency_settings``, ``saliency_seed``, ``cache``,
+    ``batch_size``, ``upsample``: see :func:`cam_alignment_table`.
     """
     named = named_runs(runs)
+    if saliency is not None:
+        resolve_explanation(saliency, saliency_settings)  # fail before any map is computed
     coverage = {name: check_coverage(run, allow_incomplete) for name, run in named.items()}
     cache: dict = {}
     tables = [
         cam_alignment_table(run, run_model(run, model, device, cache, weights=weights_for(weights, name, model)),
                             top_percents=top_percents, cam_class=cam_class, method=method, target_layer=target_layer,
-                            successful_only=successful_only, attack=name, allow_incomplete=allow_incomplete)
+                            successful_only=successful_only, attack=name, allow_incomplete=allow_incomplete,
+                            saliency=saliency, saliency_settings=saliency_settings, saliency_seed=saliency_seed, cache=cache,
+                            batch_size=batch_size, upsample=upsample)
         for name, run in named.items()
     ]
     table = with_coverage(pd.concat(tables, ignore_index=True), coverage)

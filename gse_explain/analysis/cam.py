@@ -21,12 +21,16 @@ as torchvision's ``ReLU(inplace=True)``.
   models); for undeclared models the same layers recognised by class, else the layer found by probing (the
   last module whose output is a (B, C, h, w) map with h, w > 1, see :func:`probe_gradcam_layer`).
 
-Post-processing (both): the raw (B, h, w) map is upsampled **bilinearly** (``align_corners=False``; or
-bicubically with ``interpolation="bicubic"``) to the input's H × W, then min–max normalised **per image** to
-[0, 1] and clamped (bicubic overshoot). A constant map becomes all zeros. The GSE code normalises over the
+Post-processing (both): the raw (B, h, w) map is upsampled **bicubically**, as the paper (spec §C.8;
+``align_corners=False``; or bilinearly with ``interpolation="bilinear"``, this package's default before
+the CAM family was added) to the input's H × W, then min–max normalised **per image** to [0, 1] and clamped
+(bicubic overshoot). A constant map becomes all zeros. The GSE code normalises over the
 whole batch (spec §C.8 [oddity]), which makes one image's map depend on the others; per-image is used here.
 
 Classes: the paper uses the *true* label of the clean image; any class per image may be passed.
+
+:func:`~gse_explain.analysis.class_activation_maps` (in :mod:`.explanations.cams`) chooses among these and
+torchcam's CAM family.
 """
 
 from __future__ import annotations
@@ -54,7 +58,6 @@ __all__ = [
     "CAMExtractor",
     "ClassActivationMap",
     "GradCAM",
-    "class_activation_maps",
     "find_gap_linear_head",
     "default_gradcam_layer",
     "probe_gradcam_layer",
@@ -62,7 +65,9 @@ __all__ = [
     "vit_token_reshape",
 ]
 
-INTERPOLATIONS = ("bilinear", "bicubic")
+INTERPOLATIONS = ("bicubic", "bilinear")
+#: The paper's upsampling (spec §C.8).
+DEFAULT_INTERPOLATION = "bicubic"
 
 
 class CAMExtractor:
@@ -81,13 +86,13 @@ class CAMExtractor:
         capture: ``"output"`` (the layer's output) or ``"input"`` (its first positional input).
         reshape: maps the captured tensor to (B, K, h, w) (e.g. :func:`vit_token_reshape`); None for a
             tensor that already has that shape.
-        interpolation: ``"bilinear"`` (default) or ``"bicubic"`` upsampling to the input size.
+        interpolation: ``"bicubic"`` (default, the paper's) or ``"bilinear"`` upsampling to the input size.
     """
 
     needs_gradient = False
 
     def __init__(self, model: nn.Module, target_layer, *, capture: str = "output",
-                 reshape: Callable[[torch.Tensor], torch.Tensor] | None = None, interpolation: str = "bilinear"):
+                 reshape: Callable[[torch.Tensor], torch.Tensor] | None = None, interpolation: str = DEFAULT_INTERPOLATION):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
         if capture not in ("output", "input"):
@@ -207,13 +212,13 @@ class ClassActivationMap(CAMExtractor):
         model: see :class:`CAMExtractor`.
         feature_layer, linear: override the automatically found feature layer (its output is used) and
             final linear layer; give both or neither.
-        interpolation: ``"bilinear"`` (default) or ``"bicubic"``.
+        interpolation: ``"bicubic"`` (default) or ``"bilinear"``.
 
     Raises:
         ValueError: the model has no such head (use :class:`GradCAM` with a ``target_layer``).
     """
 
-    def __init__(self, model: nn.Module, feature_layer=None, linear=None, *, interpolation: str = "bilinear"):
+    def __init__(self, model: nn.Module, feature_layer=None, linear=None, *, interpolation: str = DEFAULT_INTERPOLATION):
         if (feature_layer is None) != (linear is None):
             raise ValueError("pass both feature_layer and linear, or neither (both are then found automatically)")
         if feature_layer is None:
@@ -275,7 +280,7 @@ class GradCAM(CAMExtractor):
     needs_gradient = True
 
     def __init__(self, model: nn.Module, target_layer=None, *, reshape=None, capture: str = "output",
-                 interpolation: str = "bilinear", input_size=None):
+                 interpolation: str = DEFAULT_INTERPOLATION, input_size=None):
         self.probed_layer = None
         if target_layer is None:
             default = default_gradcam_layer(model)
@@ -306,7 +311,7 @@ def _probe_size(model: nn.Module, input_size) -> tuple[int, ...]:
     return (channels, 224, 224)
 
 
-def upsample_and_normalize(maps: torch.Tensor, size, interpolation: str = "bilinear") -> torch.Tensor:
+def upsample_and_normalize(maps: torch.Tensor, size, interpolation: str = DEFAULT_INTERPOLATION) -> torch.Tensor:
     """(B, h, w) raw maps → (B, H, W) in [0, 1]: upsample, then per-image min–max (constant maps → 0), clamp.
 
     ``maps`` must be finite float (B, h, w) maps; ``size`` is (H, W), two positive ints.
@@ -331,30 +336,3 @@ def _output_size(size) -> tuple[int, int]:
     if not ok:
         raise ValueError(f"size must be the output (H, W), two positive ints; got {size!r}")
     return int(values[0]), int(values[1])
-
-
-def class_activation_maps(model: nn.Module, images: torch.Tensor, classes, *, method: str = "auto", target_layer=None,
-                          interpolation: str = "bilinear") -> torch.Tensor:
-    """(B, H, W) class activation maps in [0, 1] for (B, C, H, W) images in [0, 1].
-
-    The images must be finite floats, channels first; NaN/inf, a channels-last layout or a model producing
-    NaN/inf values is a ValueError (see :meth:`CAMExtractor.raw_maps`).
-
-    Args:
-        classes: an int or B ints (the paper: the true labels).
-        method: ``"cam"`` (:class:`ClassActivationMap`), ``"gradcam"`` (:class:`GradCAM`) or ``"auto"``: CAM
-            when the model ends in global average pooling + linear (declared in ``model.info.cam_head`` or found)
-            and no ``target_layer`` is given, Grad-CAM otherwise (with ``target_layer``, the declared or
-            default layer, or the layer found by probing with the images' size).
-        target_layer: Grad-CAM layer (module or dotted name).
-    """
-    if method not in ("auto", "cam", "gradcam"):
-        raise ValueError(f"method must be 'auto', 'cam' or 'gradcam'; got {method!r}")
-    if method == "cam" or (method == "auto" and target_layer is None and find_gap_linear_head(model) is not None):
-        if target_layer is not None:
-            raise ValueError("target_layer is for Grad-CAM; ClassActivationMap takes feature_layer= and linear=")
-        extractor: CAMExtractor = ClassActivationMap(model, interpolation=interpolation)
-    else:
-        images = image_batch(images, model=model)  # bad images are reported as such, before any probing
-        extractor = GradCAM(model, target_layer, interpolation=interpolation, input_size=tuple(images.shape[1:]))
-    return extractor(images, classes)

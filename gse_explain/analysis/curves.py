@@ -9,6 +9,13 @@ and is not reproduced (each row stands on its own).
 ASM is computed on the **clean** image with the row's true label y and target t, per sample
 (:func:`~gse_explain.analysis.adversarial_saliency_map`).
 
+Other explanations (``saliency=``): any registered method (:mod:`gse_explain.analysis.explanations`: the ASM,
+captum's attributions, the CAM family) or a callable ``(model, images, classes) -> map``, computed on the
+clean image for the same class t (the stored target, or the adversarial prediction with
+``targets="predicted"``), ``saliency_settings=`` overriding the method's defaults, ``saliency_seed=`` for the noise
+methods; the IS is then ‖B_P ⊙ δ‖₂ / ‖δ‖₂ with B_P the entries above that map's P-th percentile. Maps are
+cached on disk per (store, model, method, settings) (``cache=``; see :mod:`.explanations.cache`).
+
 Untargeted runs have no target, and the paper only evaluates targeted runs. ``targets="stored"`` (default)
 therefore requires a targeted run and raises for an untargeted one; ``targets="predicted"`` uses the class
 the model predicts for the adversarial image as t (for a failed untargeted row that is the true label).
@@ -26,7 +33,6 @@ from .runs import (
     carry_coverage,
     check_coverage,
     column_tensor,
-    iter_row_batches,
     long_format,
     named_runs,
     open_run,
@@ -36,8 +42,9 @@ from .runs import (
     with_coverage,
 )
 from .aggregate import summarize_groups
+from .explanations.registry import resolve_explanation
+from .explanations.stored import stored_maps
 from .interpretability import DEFAULT_PERCENTILES, interpretability_score
-from .saliency import adversarial_saliency_map
 
 __all__ = ["TARGET_SOURCES", "aggregate_curves", "interpretability_curves", "interpretability_table"]
 
@@ -63,6 +70,7 @@ def interpretability_table(
     batch_size: int = 64,
     weights=None,
     allow_incomplete: bool = False,
+    saliency="asm", saliency_settings=None, saliency_seed: int = 0, cache=True,
 ) -> pd.DataFrame:
     """IS of every counted row of one stored run, in tidy (long) form.
 
@@ -73,14 +81,18 @@ def interpretability_table(
         percentiles: P values in (0, 100] (default 50, 60, 70, 80, 90).
         successful_only: keep only successful rows (default False: all rows with ‖δ‖₂ > 0, as the paper).
         targets: ``"stored"`` (the run's targets; targeted runs only) or ``"predicted"`` (argmax f(x_adv)).
-        sign_condition: apply Papernot's sign condition to the ASM (off, as in the paper).
+        sign_condition: apply Papernot's sign condition to the ASM (off, as in the paper); ``saliency="asm"`` only.
         attack: name in the ``attack`` column (default: the run's attack name).
         device: where a rebuilt model runs (a given model stays where it is).
-        batch_size: rows per ASM model call.
+        batch_size: rows per model call of the explanation (noise methods: noisy copies per call).
         weights: path of the run's weights file when it has moved since the run (accepted when its SHA-256
             matches the store's); only with ``model=None``.
         allow_incomplete: analyse a store whose run has not written all its batches (an error otherwise);
             see :mod:`gse_explain.analysis.runs` for what the table then records.
+        saliency: ``"asm"`` (default, the paper's), another registered method name (see
+            :func:`~gse_explain.analysis.list_explanations`) or a callable ``(model, images, classes) -> map``.
+        saliency_settings: overrides of the method's settings (e.g. ``{"steps": 16}``); saliency_seed: for noise methods.
+        cache: True (``<store>/explanations/``), False, or a folder for the maps (see :mod:`.explanations.cache`).
 
     Returns:
         One row per (example row, percentile): ``attack``, ``batch``, ``image``, ``example``, ``label``,
@@ -88,27 +100,32 @@ def interpretability_table(
         ``interpretability_score`` (in [0, 1]); for an incomplete store also ``stored_images`` and
         ``selected_images``. ``attrs["coverage"]`` = ``{attack name: coverage}`` (always).
     """
-    run = open_run(run)
-    values = percentile_list(percentiles)
+    run, values = open_run(run), percentile_list(percentiles)
     _check_targets(run, targets)
     name = run_label(run) if attack is None else attack
     coverage = check_coverage(run, allow_incomplete)
+    method = _method(saliency, saliency_settings, sign_condition)
     model = run_model(run, model, device, weights=weights_for(weights, name, model))
     parts = []
-    for rows in iter_row_batches(run, successful_only=successful_only, allow_incomplete=allow_incomplete):
-        labels = column_tensor(rows.records, "label")
-        row_targets = _row_targets(run, rows, model, targets)
-        saliency = adversarial_saliency_map(model, rows.clean, labels, row_targets, sign_condition=sign_condition,
-                                            batch_size=batch_size)
-        scores = interpretability_score(saliency, rows.delta, values)
+    maps = stored_maps(run, model, method, classes_of=lambda rows: _row_targets(run, rows, model, targets),
+                       rows_key={"targets": targets}, successful_only=successful_only, allow_incomplete=allow_incomplete,
+                       batch_size=batch_size, seed=saliency_seed, cache=cache)
+    for rows, row_targets, saliency_maps in maps:
+        scores = interpretability_score(saliency_maps, rows.delta, values)
         base = base_columns(rows.records, name)
         base["target"] = row_targets.numpy()
         parts.append(long_format(base, "percentile", values, "interpretability_score", scores.cpu().numpy()))
-    if parts:
-        table = pd.concat(parts, ignore_index=True)
-    else:
-        table = pd.DataFrame(columns=[*base_columns(run.records.head(0), name).columns, "percentile", "interpretability_score"])
-    return with_coverage(table, {name: coverage})
+    empty = pd.DataFrame(columns=[*base_columns(run.records.head(0), name).columns, "percentile", "interpretability_score"])
+    return with_coverage(pd.concat(parts, ignore_index=True) if parts else empty, {name: coverage})
+
+
+def _method(saliency, settings, sign_condition: bool):
+    """The resolved explanation; ``sign_condition`` is the ASM's setting of that name."""
+    if sign_condition:
+        if saliency != "asm":
+            raise ValueError(f"sign_condition=True is a setting of the ASM; saliency={saliency!r} does not have it")
+        settings = {**(settings or {}), "sign_condition": True}
+    return resolve_explanation(saliency, settings)
 
 
 def _check_targets(run, targets: str) -> None:
@@ -169,6 +186,10 @@ def interpretability_curves(
     by_image: bool = False,
     weights=None,
     allow_incomplete: bool = False,
+    saliency="asm",
+    saliency_settings=None,
+    saliency_seed: int = 0,
+    cache=True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """IS curves of several stored runs (one per attack): ``(per_example_table, curves)``.
 
@@ -181,6 +202,7 @@ def interpretability_curves(
         allow_incomplete: analyse stores whose run has not written all its batches (an error otherwise; all
             stores are checked before any is analysed); both tables then carry ``stored_images`` and
             ``selected_images`` columns (see :mod:`gse_explain.analysis.runs`).
+        saliency, saliency_settings, saliency_seed, cache: the explanation (default ``"asm"``), see :func:`interpretability_table`.
         Other arguments: see :func:`interpretability_table` and :func:`aggregate_curves`.
 
     Returns:
@@ -190,12 +212,14 @@ def interpretability_curves(
     """
     named = named_runs(runs)
     coverage = {name: check_coverage(run, allow_incomplete) for name, run in named.items()}
-    cache: dict = {}
+    _method(saliency, saliency_settings, sign_condition)  # a bad method or setting fails before any map is computed
+    models: dict = {}
     tables = [
-        interpretability_table(run, run_model(run, model, device, cache, weights=weights_for(weights, name, model)),
+        interpretability_table(run, run_model(run, model, device, models, weights=weights_for(weights, name, model)),
                                percentiles=percentiles, successful_only=successful_only, targets=targets,
                                sign_condition=sign_condition, attack=name, batch_size=batch_size,
-                               allow_incomplete=allow_incomplete)
+                               allow_incomplete=allow_incomplete, saliency=saliency, saliency_settings=saliency_settings,
+                               saliency_seed=saliency_seed, cache=cache)
         for name, run in named.items()
     ]
     table = with_coverage(pd.concat(tables, ignore_index=True), coverage)
