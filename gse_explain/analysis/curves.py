@@ -84,7 +84,7 @@ def interpretability_table(
         sign_condition: apply Papernot's sign condition to the ASM (off, as in the paper); ``saliency="asm"`` only.
         attack: name in the ``attack`` column (default: the run's attack name).
         device: where a rebuilt model runs (a given model stays where it is).
-        batch_size: rows per model call of the explanation (noise methods: noisy copies per call).
+        batch_size: rows per model call of the explanation (noise methods: one row and its noisy copies per call).
         weights: path of the run's weights file when it has moved since the run (accepted when its SHA-256
             matches the store's); only with ``model=None``.
         allow_incomplete: analyse a store whose run has not written all its batches (an error otherwise);

@@ -19,6 +19,7 @@ from .runner import StudyRunError, ensure_runs, run_status
 from .studies import FIGURE2_ATTACKS, STUDIES, RunSpec, Study, StudyOptions, build_study, describe, register_study
 from . import transfer  # noqa: E402,F401  (registers the transfer study and figure)
 from . import ablation  # noqa: E402,F401  (registers the ablation study and figure)
+from . import explain  # noqa: E402,F401  (registers the explain study and figure)
 
 __all__ = [
     "FIGURE2_ATTACKS",

@@ -38,8 +38,8 @@ def explain(saliency, model, images, classes, *, labels=None, settings=None, bat
         classes: the explained class per image (an int or B ints).
         labels: the true classes (the ASM needs them; other methods ignore them).
         settings: overrides of the method's defaults (registered methods only).
-        batch_size: images per model call (default: all at once); noise methods bound their noisy copies per
-            call by it.
+        batch_size: images per model call (default: all at once); stochastic methods run one row (with its noisy
+            copies) per call, whatever the batch size.
         seed, seeds: stochastic methods draw row ``b`` from seed ``seeds[b]`` (default ``seed + b``).
 
     Returns:
@@ -69,7 +69,7 @@ def explain(saliency, model, images, classes, *, labels=None, settings=None, bat
     with frozen_model(model), torch.enable_grad():
         for start in range(0, batch, chunk):
             rows = slice(start, min(start + chunk, batch))
-            inputs = images[rows].detach().to(device).clone()  # the method may set requires_grad on its input
+            inputs = images[rows].detach().to(device).clone().requires_grad_(True)  # a fresh leaf for gradient methods
             extras = {"labels": None if labels is None else labels[rows].to(device), "batch_size": batch_size or batch}
             call = dict(**method.settings, **{name: extras[name] for name in method.extras})
             if method.stochastic:

@@ -11,7 +11,8 @@ baselines are images in the same [0, 1] units (0.0 = black). Settings (defaults)
   ``steps=50`` Gauss–Legendre points (``method="gausslegendre"``): (x − x₀) ⊙ ∫₀¹ ∂Z_t/∂x(x₀ + α(x − x₀)) dα.
 - ``"smoothgrad"``: captum ``NoiseTunnel`` over ``Saliency`` (``nt_type="smoothgrad"``): the mean of
   |∂Z_t/∂x| (``abs=True``) over ``samples=25`` copies with Gaussian noise of standard deviation ``stdev=0.15``
-  (15 % of the [0, 1] range, in Smilkov et al.'s 10–20 %); stochastic (seeded per row).
+  (15 % of the [0, 1] range, in Smilkov et al.'s 10–20 %); stochastic (seeded per row; one model call per row
+  with its ``samples`` noisy copies).
 - ``"gradient_shap"``: captum ``GradientShap`` with ``samples=20`` draws of a baseline from {black (0), white
   (1)} and a point on the straight path, ``stdev=0.0`` (no extra noise); stochastic (seeded per row).
 - ``"deeplift"``: captum ``DeepLift`` (Rescale rule) from a constant ``baseline=0.0`` image. Non-linearities
@@ -71,36 +72,26 @@ def integrated_gradients(model, images, classes, *, steps, baseline, method, bat
                                                 internal_batch_size=max(batch_size, images.shape[0]))
 
 
-@register_explanation("smoothgrad", defaults={"samples": 25, "stdev": 0.15, "abs": True}, stochastic=True,
+@register_explanation("smoothgrad", defaults={"samples": 25, "stdev": 0.15, "abs": True}, stochastic=True, version=2,
                       description="SmoothGrad: mean |∂Z_t/∂x| over noisy copies (captum NoiseTunnel over Saliency)")
-def smoothgrad(model, images, classes, *, samples, stdev, abs, batch_size):
+def smoothgrad(model, images, classes, *, samples, stdev, abs):
     from captum.attr import NoiseTunnel, Saliency
 
+    # All noisy copies of the row in one call: the noise drawn then depends on the row's seed only (chunking
+    # the copies would draw it in other pieces, i.e. other numbers).
     return NoiseTunnel(Saliency(model)).attribute(images, nt_type="smoothgrad", nt_samples=int(samples),
-                                                  nt_samples_batch_size=max(1, batch_size), stdevs=float(stdev),
-                                                  target=_targets(classes), abs=abs)
+                                                  stdevs=float(stdev), target=_targets(classes), abs=abs)
 
 
-@register_explanation("gradient_shap", defaults={"samples": 20, "stdev": 0.0}, stochastic=True,
+@register_explanation("gradient_shap", defaults={"samples": 20, "stdev": 0.0}, stochastic=True, version=2,
                       description="GradientShap with black and white baselines (captum GradientShap)")
-def gradient_shap(model, images, classes, *, samples, stdev, batch_size):
+def gradient_shap(model, images, classes, *, samples, stdev):
     from captum.attr import GradientShap
 
     baselines = torch.cat([torch.zeros_like(images[:1]), torch.ones_like(images[:1])])
-    # captum expands the rows n_samples times in one call; chunk the samples to respect batch_size.
-    chunks = _sample_chunks(int(samples), max(1, batch_size // images.shape[0]))
-    total = None
-    for count in chunks:
-        part = GradientShap(model).attribute(images, baselines=baselines, n_samples=count, stdevs=float(stdev),
-                                             target=_targets(classes)) * count
-        total = part if total is None else total + part
-    return total / int(samples)
-
-
-def _sample_chunks(samples: int, per_call: int) -> list[int]:
-    if samples < 1:
-        raise ValueError(f"samples must be ≥ 1; got {samples}")
-    return [min(per_call, samples - start) for start in range(0, samples, per_call)]
+    # One call with all samples of the row (as smoothgrad): the draws depend on the row's seed only.
+    return GradientShap(model).attribute(images, baselines=baselines, n_samples=int(samples), stdevs=float(stdev),
+                                         target=_targets(classes))
 
 
 @register_explanation("deeplift", defaults={"baseline": 0.0}, description="DeepLift (Rescale) from a constant baseline (captum DeepLift)")
