@@ -375,7 +375,7 @@ def with_reference_baselines(study: Study) -> Study:
     others = sorted({r.attack for r in study.runs} - chosen)
     note = (f"Baselines as the GSE authors' ports (variant='reference', spec §B): {', '.join(sorted(chosen))}"
             + (f"; without a reference variant: {', '.join(others)}." if others else "."))
-    return replace(study, runs=tuple(runs), description=f"{study.description} {note}", notes=(*study.notes, note))
+    return replace(study, runs=tuple(runs), description=f"{study.description} {note}")
 
 
 def describe(study: Study, runs: Sequence[RunSpec] | None = None) -> str:

@@ -53,6 +53,6 @@ def test_ablation_on_cifar10(cifar, tmp_path):
     summary = load_results(runs / "main-resnet20-gse-untargeted").summary()
     assert float(rows[1]["acp"]) == pytest.approx(summary["acp"])
     markdown = (out / "ablation_khat.md").read_text()
-    assert "| k̂ = 5 |" in markdown and "Paper Tab. 9" in markdown
+    assert "| k̂ = 5 |" in markdown and "| k̂ | ASR |" in markdown and "Paper Tab. 9" in markdown
     assert "$\\hat{k}$ = 30" in (out / "ablation_khat.tex").read_text()
     assert {"ablation_khat.png", "ablation_khat.pdf"} <= {p.name for p in out.iterdir()}
