@@ -133,8 +133,9 @@ class CompiledModel:
 
     def fail(self, error: Exception) -> None:
         """Give up compiling after ``error`` (warned once): the model runs eagerly from now on."""
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        self.failed = f"{type(error).__name__}: {first}"
+        cause = getattr(error, "inner_exception", None) or error  # a backend's failure: its own error
+        text = str(cause).strip()
+        self.failed = f"{type(cause).__name__}: {text.splitlines()[0] if text else ''}"
         warnings.warn(f"torch.compile failed on {type(self.model).__name__} ({self.failed}); running it eagerly "
                       "(compile=False gives the same result without trying)", RuntimeWarning, stacklevel=4)
 
