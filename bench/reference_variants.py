@@ -101,7 +101,7 @@ def table(args) -> str:
                     lines.append("| " + " | ".join(_row(attack, results)) + " |")
         if attack in PAPER:
             *cells, where = PAPER[attack]
-            lines.append(f"| *paper ({where})* | port | – | " + " | ".join(cells) + " | – |")
+            lines.append(f"| *paper: {attack_label(attack)} ({where})* | port | – | " + " | ".join(cells) + " | – |")
     return "\n".join(lines)
 
 
