@@ -226,7 +226,7 @@ SPEC = register_attack(AttackSpec(
     description="Homotopy-Attack: group-wise (SLIC) l0 + l_inf homotopy with nmAPG, one image at a time",
     label="Homotopy",
     color="#56B4E9",
-    demo_budget=dict(max_outer_iterations=20, max_nmapg_iterations=100, post_iterations=200),
+    demo_budget=dict(max_outer_iterations=20, max_nmapg_iterations=100, post_iterations=200, max_passes=300),
     test_options=dict(max_passes=20, post_iterations=5),
     sequential=True,
 ))

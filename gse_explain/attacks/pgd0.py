@@ -244,7 +244,7 @@ SPEC = register_attack(AttackSpec(
     description="PGD0: l0 PGD over k pixels with Croce-Hein box projection and random restarts",
     label="PGD0",
     color="#CC79A7",
-    demo_budget=dict(n_restarts=1),
+    demo_budget=dict(n_restarts=1),  # ≤ 201 passes per image (stops when fooled)
     test_options=dict(k=3, iterations=3, n_restarts=1),
     randomized=True,
 ))

@@ -337,7 +337,7 @@ SPEC = register_attack(AttackSpec(
     description="SAPF: perturbation factorisation delta*G with lp-box ADMM, cardinality k and SLIC group sparsity",
     label="SAPF",
     color="#7F7F7F",
-    demo_budget=dict(search_steps=2, iterations=2, iterations_delta=20, iterations_g=20, iterations_finetune=20),
+    demo_budget=dict(search_steps=2, iterations=2, iterations_delta=30, iterations_g=30, iterations_finetune=30),  # 302 passes
     test_options=dict(search_steps=1, iterations=1, iterations_delta=2, iterations_g=2, iterations_finetune=1),
     sequential=True,
 ))

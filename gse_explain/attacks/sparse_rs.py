@@ -363,7 +363,7 @@ SPEC = register_attack(AttackSpec(
     description="Sparse-RS: black-box random search over k pixels with colour-cube corners (forward passes only)",
     label="Sparse-RS",
     color="#E69F00",
-    demo_budget=dict(n_queries=1000, n_restarts=1),
+    demo_budget=dict(n_queries=300, n_restarts=1),  # ≤ 301 forward passes per image
     test_options=dict(k=3, n_queries=5, n_restarts=1),
     randomized=True,
 ))

@@ -388,6 +388,6 @@ SPEC = register_attack(AttackSpec(
     description="StrAttack: ADMM with group-lasso (2x2 / 8x8 groups), binary search over c, refinement on the support",
     label="StrAttack",
     color="#0072B2",
-    demo_budget=dict(search_steps=3, max_iter=50, retrain_steps=2, retrain_iter=50),
+    demo_budget=dict(search_steps=2, max_iter=50, retrain_steps=2, retrain_iter=50),  # 301 passes per image
     test_options=dict(search_steps=1, max_iter=3, retrain_steps=1, retrain_iter=3),
 ))

@@ -15,6 +15,7 @@ Every function takes stores (paths or :class:`~gse_explain.evaluation.RunResults
 
 from __future__ import annotations
 
+import textwrap
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -113,20 +114,31 @@ def figure_gse_examples(runs, model=None, *, max_examples: int = 6, names: Seque
     predicted = predict(model, adversarial)
     names = _label_names(model, clean, names)
     columns = len(records)
-    fig, axes = plt.subplots(3, columns, figsize=(panel_size * columns, panel_size * 3.2), squeeze=False)
+    fig, axes = plt.subplots(3, columns, figsize=(panel_size * max(columns, 2), panel_size * 3.3), squeeze=False,
+                             layout="constrained")
     for column, record in enumerate(records):
         show_image(clean[column], axes[0, column], _short(names[int(record["label"])]))
         show_image(adversarial[column], axes[1, column], _short(names[int(predicted[column])]))
         show_perturbation(adversarial[column] - clean[column], axes[2, column], f"{int(record['acp'])} pixels")
     for row, label in enumerate(("original", "GSE adversarial", "perturbation")):
         axes[row, 0].set_ylabel(label)
-    fig.tight_layout()
     return fig, axes
 
 
 def _short(name: str, width: int = 18) -> str:
     name = name.split(",")[0]
     return name if len(name) <= width else name[: width - 1] + "…"
+
+
+def _wrap(*parts: str, width: int = 17) -> str:
+    """``parts`` joined into a title of lines of at most ``width`` characters: on one line if they fit, else
+    one part per line (each wrapped), so that a title stays inside its panel (1.6 in at 8 pt holds about
+    25 characters; the margin keeps neighbours' titles apart)."""
+    parts = [p for p in parts if p]
+    joined = " ".join(parts)
+    if len(joined) <= width:
+        return joined
+    return "\n".join(textwrap.fill(p, width, break_long_words=True, break_on_hyphens=False) for p in parts)
 
 
 def figure_interpretability(runs, model=None, *, title: str | None = None, ax=None, device="cpu", **curve_options):
@@ -153,9 +165,10 @@ def figure_attack_examples(runs, model=None, *, num_examples: int = 1, names: Se
                            device="cpu", panel_size: float = 1.6):
     """Figures 3 (untargeted) and 4 (targeted): the same image (and target) attacked by every run.
 
-    Rows: attack × example; columns: original (true label), adversarial (predicted label), perturbation,
+    Rows: one block per example (image, or image-target pair), one row per attack in it; columns: original (true label), adversarial (predicted label), perturbation,
     cluster labels (4-connected) and the CAM of the clean image for its true label with the perturbed
-    pixels outlined in white.
+    pixels outlined in white. Titles are wrapped to their panel; the perturbation panel states its display
+    scale ("δ ×k", see :func:`~gse_explain.plotting.show_perturbation`).
 
     Args:
         runs: ``{attack name: store}`` or stores named by their attack; all on the same model and data.
@@ -169,10 +182,10 @@ def figure_attack_examples(runs, model=None, *, num_examples: int = 1, names: Se
     if keys.empty:
         raise ValueError("the runs share no attacked example; they must come from the same model and images")
     model = run_model(next(iter(named.values())), model, device)
-    rows = []
-    for name, run in named.items():
-        records, clean, adversarial = _rows(run, keys, successful_only=False)
-        for _, key in keys.iterrows():
+    stored = {name: _rows(run, keys, successful_only=False) for name, run in named.items()}
+    rows = []  # one block per example, one row per attack in it
+    for _, key in keys.iterrows():
+        for name, (records, clean, adversarial) in stored.items():
             match = records.index[(records["example"] == key["example"]) & (records["offset"] == key["offset"])]
             if len(match):
                 rows.append((name, records.loc[match[0]], clean[match[0]], adversarial[match[0]]))
@@ -184,21 +197,27 @@ def figure_attack_examples(runs, model=None, *, num_examples: int = 1, names: Se
     cams = class_activation_maps(model, clean, labels)
     predicted = predict(model, adversarial)
     names = _label_names(model, clean, names)
+    fig, grid = plt.subplots(len(rows), 5, figsize=(panel_size * 5, panel_size * 1.25 * len(rows)), squeeze=False,
+                             layout="constrained")
     fig, axes = plot_examples(clean, adversarial, cams, panels=("original", "adversarial", "perturbation", "clusters", "cam"),
-                              row_labels=[attack_label(r[0]) for r in rows], panel_size=panel_size)
+                              row_labels=[attack_label(r[0]) for r in rows], axes=grid)
     for index, (name, record, x, x_adv) in enumerate(rows):
-        target = int(record["target"])
-        goal = f" (target {_short(names[target], 12)})" if target >= 0 else ""
-        axes[index, 0].set_title(f"true: {_short(names[int(record['label'])])}", fontsize=8)
-        verdict = "" if bool(record["success"]) else " (failed)"
-        axes[index, 1].set_title(f"pred: {_short(names[int(predicted[index])])}{verdict}", fontsize=8)
-        pixels = int(record["acp"])  # the stored ACP: the changed-pixel count
-        axes[index, 2].set_title(f"δ: {pixels} px{goal}" if index == 0 or goal else f"δ: {pixels} px", fontsize=8)
-        axes[index, 3].set_title("clusters" if index == 0 else "", fontsize=8)
-        axes[index, 4].set_title("CAM (true class)" if index == 0 else "", fontsize=8)
+        _titles(axes[index], record, names, int(predicted[index]), first=index == 0)
         mask = changed_pixel_mask((x_adv - x)[None])[0].numpy().astype(float)
         if mask.any():
             axes[index, 4].contour(mask, levels=[0.5], colors="white", linewidths=0.6)
         axes[index, 0].yaxis.label.set_color(attack_color(name))
-    fig.tight_layout()
     return fig, axes, keys
+
+
+def _titles(row_axes, record, names: Sequence[str], predicted: int, first: bool) -> None:
+    """Titles of one row of Figures 3/4, wrapped to their panel: true class, prediction (and whether the
+    attack failed), δ's pixel count (and target); column names on the first row only."""
+    target = int(record["target"])
+    goal = f"(target {_short(names[target], 14)})" if target >= 0 else ""
+    verdict = "" if bool(record["success"]) else "(failed)"
+    texts = [_wrap(f"true: {_short(names[int(record['label'])])}"), _wrap(f"pred: {_short(names[predicted])}", verdict),
+             _wrap(f"δ: {int(record['acp'])} px", goal),  # the stored ACP: the changed-pixel count
+             "clusters" if first else "", "CAM (true class)" if first else ""]
+    for ax, text in zip(row_axes, texts):
+        ax.set_title(text, fontsize=8)

@@ -27,7 +27,7 @@ def draw_figure1(context: FigureContext) -> list[Path]:
     if not gse_runs:
         return context.skip("the study has no GSE run")
     fig, _ = figure_gse_examples(gse_runs, context.model_of(gse_runs), device=context.device)
-    fig.suptitle(f"GSE adversarial examples ({context.study.main_label})", y=1.02)
+    fig.suptitle(f"GSE adversarial examples\n({context.study.main_label})", fontsize=9)
     return context.save(fig, "figure1_gse_examples")
 
 
@@ -53,8 +53,9 @@ def draw_figure2(context: FigureContext) -> list[Path]:
 def _examples(context: FigureContext, runs: dict, stem: str, what: str) -> list[Path]:
     if not runs:
         return context.skip(f"no {what} runs")
-    fig, _, _ = figure_attack_examples(runs, context.model_of(runs), device=context.device)
-    fig.suptitle(f"{what.capitalize()} examples per attack ({context.study.main_label})", y=1.01)
+    examples = getattr(context.study, "examples", 1) or 1
+    fig, _, _ = figure_attack_examples(runs, context.model_of(runs), num_examples=examples, device=context.device)
+    fig.suptitle(f"{what.capitalize()} examples per attack ({context.study.main_label})")
     return context.save(fig, stem)
 
 

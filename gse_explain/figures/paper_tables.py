@@ -17,6 +17,7 @@ from ..evaluation.tables import (
     attack_variant, comparison_table, latex_escape, targeted_table, timing_table, untargeted_table, variant_label,
 )
 from ..plotting.style import attack_label
+from .table4 import budget_note, with_projection
 
 __all__ = ["TABLE_CAPTIONS", "paper_tables", "variant_note"]
 
@@ -124,7 +125,8 @@ def paper_tables(main_untargeted: Mapping, main_targeted: Mapping, *, table1: Ma
     if times:
         columns = [c for c, rows in settings if rows]
         variants = _variants(timed)
-        caption = TABLE_CAPTIONS["table4"] + " Hardware: see the study's manifest.json." + variant_note(variants)
-        tables["table4"] = {fmt: _with_caption(caption, timing_table(times, columns, fmt, variants=variants), fmt)
-                            for fmt in ("markdown", "latex")}
+        caption = (TABLE_CAPTIONS["table4"] + " Hardware: see the study's manifest.json. "
+                   + budget_note(main_untargeted, main_targeted) + variant_note(variants))
+        tables["table4"] = {fmt: _with_caption(caption, with_projection(timing_table(times, columns, fmt, variants=variants),
+                                                                         main_untargeted, fmt), fmt) for fmt in ("markdown", "latex")}
     return tables

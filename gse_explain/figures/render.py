@@ -23,16 +23,17 @@ import matplotlib
 from ..plotting.style import paper_style
 from .registry import FigureContext, FigureSpec, get_figure, list_figures
 
-__all__ = ["FIGURES", "render_study"]
+__all__ = ["FIGURES", "render_study", "wanted_figures"]
 
 #: The names registered when this module was imported (the paper's outputs); use :func:`list_figures` for
 #: the registry as it is now.
 FIGURES = list_figures()
 
 
-def _wanted(study, only: Sequence[str] | None, log: TextIO) -> list[str]:
+def wanted_figures(study, only: Sequence[str] | None = None, log: TextIO | None = None) -> list[str]:
     """The registered figures ``study`` asks for (``study.figures``; absent or None: all), restricted to
     ``only`` (None or empty: no restriction), in drawing order."""
+    log = sys.stderr if log is None else log
     registered = list_figures()
     for source, names in (("only", only), (f"study {study.name!r} figures", getattr(study, "figures", None))):
         unknown = [name for name in names or () if name not in registered]
@@ -75,7 +76,7 @@ def render_study(study, paths: Mapping[str, Path], out_dir: Path, *, only: Seque
         The files written, in drawing order.
     """
     log = sys.stderr if log is None else log
-    names = _wanted(study, only, log)  # before loading: a typo in only= fails fast
+    names = wanted_figures(study, only, log)  # before loading: a typo in only= fails fast
     backend = matplotlib.get_backend().lower()
     if backend not in ("agg", "pdf", "svg") and "inline" not in backend:
         import matplotlib.pyplot as plt

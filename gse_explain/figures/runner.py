@@ -8,7 +8,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ..evaluation.run import RunError, run, store_config
 from ..evaluation.store import ResultStore, StoreError, StoreMismatchError, config_diff
@@ -49,15 +49,18 @@ def run_status(spec: RunSpec, path: Path) -> RunStatus:
     return RunStatus(spec, path, "incomplete", f"{done} of {expected if expected is not None else '?'} batches stored")
 
 
-def ensure_runs(specs: Sequence[RunSpec], runs_dir: Path, *, rerun: bool = False, progress: bool = True, log=None) -> dict[str, Path]:
-    """Run every spec whose store is not complete; return ``{spec.key: store path}``.
+def ensure_runs(specs: Sequence[RunSpec], runs_dir: Path, *, rerun: bool = False, progress: bool = True, log=None,
+                on_complete: Callable[[RunSpec, Path], None] | None = None) -> dict[str, Path]:
+    """Run every spec whose store is not complete, in the order given; return ``{spec.key: store path}``.
 
     Args:
-        specs: the runs.
+        specs: the runs, in running order.
         runs_dir: folder holding one store per run (``<runs_dir>/<spec.key>``).
         rerun: move every existing store aside (``<name>.replaced-<time>``) and recompute it.
         progress: show the attacks' progress bars.
         log: where progress lines go (default: stderr).
+        on_complete: called ``(spec, path)`` for every store that is complete, already (before the first run)
+            or just made (right after its run), e.g. to draw a figure as soon as its runs exist.
 
     Raises:
         StudyRunError: a store holds another configuration (with the differences and the fix), or a run failed.
@@ -75,6 +78,9 @@ def ensure_runs(specs: Sequence[RunSpec], runs_dir: Path, *, rerun: bool = False
     todo = [s for s in statuses if rerun or s.state != "complete"]
     if statuses and not todo:
         print(f"all {len(statuses)} runs in {runs_dir} are complete: drawing only (pass --rerun to recompute)", file=log)
+    for status in statuses:
+        if on_complete is not None and status not in todo:
+            on_complete(status.spec, status.path)
     for number, status in enumerate(todo, 1):
         spec, path = status.spec, status.path
         if rerun and path.exists():
@@ -88,6 +94,8 @@ def ensure_runs(specs: Sequence[RunSpec], runs_dir: Path, *, rerun: bool = False
         except (StoreError, RunError, ValueError, TypeError, FileNotFoundError) as exc:
             raise StudyRunError(f"run {spec.key} failed: {exc}") from None
         print(f"[{number}/{len(todo)}] done in {time.perf_counter() - start:.0f} s: {path}", file=log, flush=True)
+        if on_complete is not None:
+            on_complete(spec, path)
     for status in statuses:
         paths[status.spec.key] = status.path
     return paths

@@ -6,8 +6,8 @@ Batches (:func:`plot_examples`) are (N, C, H, W), channels first. Every image, p
 floating-point and finite: a uint8 image (which would be clipped to white), a NaN or inf value (which would
 be drawn as a plausible picture) or a channels-last batch is an error, as in :mod:`gse_explain.analysis`.
 
-Panels: original, adversarial, perturbation (δ scaled symmetrically so that 0 is mid-grey; unchanged
-pixels are exactly that grey), perturbed-pixel mask (changed pixels black on white), cluster labels (one
+Panels: original, adversarial, perturbation (δ scaled per image around mid-grey so that its 99th-percentile
+|δ| is full colour, the factor written in the panel, "δ ×k"; unchanged pixels are exactly that grey), perturbed-pixel mask (changed pixels black on white), cluster labels (one
 colour per 4-connected cluster, white background) and the CAM heat-map over the image (``jet``, as the
 paper's figures).
 """
@@ -27,6 +27,7 @@ from ..distances import cluster_labels
 __all__ = [
     "PANELS",
     "perturbation_rgb",
+    "perturbation_scale",
     "plot_examples",
     "show_cam",
     "show_clusters",
@@ -92,18 +93,43 @@ def show_image(image, ax=None, title: str | None = None):
     return fig, ax
 
 
-def perturbation_rgb(delta) -> np.ndarray:
-    """δ (C, H, W) → displayable (H, W, C) in [0, 1]: 0.5 + δ / (2 max|δ|), so unchanged pixels are mid-grey."""
+def perturbation_scale(delta, percentile: float = 99.0) -> float:
+    """The display scale s of δ (C, H, W): the ``percentile`` of |δ| over its non-zero entries (0 for δ = 0).
+
+    A percentile rather than the maximum keeps one extreme entry from washing the rest out to grey; entries
+    above s saturate. ``percentile=100`` is the maximum |δ|."""
+    magnitude = np.abs(_hwc(delta, "delta"))
+    nonzero = magnitude[magnitude > 0]
+    if not 0 < percentile <= 100:
+        raise ValueError(f"percentile must be in (0, 100]; got {percentile}")
+    return float(np.percentile(nonzero, percentile)) if nonzero.size else 0.0
+
+
+def perturbation_rgb(delta, scale: float | None = None) -> np.ndarray:
+    """δ (C, H, W) → displayable (H, W, C) in [0, 1]: 0.5 + δ / (2 s), clipped, so unchanged pixels are
+    mid-grey and |δ| ≥ s is full colour; s = ``scale`` or :func:`perturbation_scale` (per image)."""
     delta = _hwc(delta, "delta")
-    scale = np.abs(delta).max()
-    return 0.5 + delta / (2 * scale) if scale > 0 else np.full_like(delta, 0.5)
+    scale = perturbation_scale(delta) if scale is None else float(scale)
+    return np.clip(0.5 + delta / (2 * scale), 0, 1) if scale > 0 else np.full_like(delta, 0.5)
 
 
-def show_perturbation(delta, ax=None, title: str | None = None):
-    """Draw δ with a symmetric scale (mid-grey = no change, brighter/darker = up/down per channel)."""
+def show_perturbation(delta, ax=None, title: str | None = None, *, scale: float | None = None, label: bool = True):
+    """Draw δ scaled for display (mid-grey = no change, brighter/darker = up/down per channel) with the
+    scale written in the panel's corner: "δ × k" means a change of 1/(2k) of the [0, 1] range is full
+    colour (k = 1 / (2 s), s from :func:`perturbation_scale` unless ``scale`` is given)."""
     fig, ax = _axis(ax)
-    _draw(ax, perturbation_rgb(delta), title, vmin=0, vmax=1)
+    s = perturbation_scale(delta) if scale is None else float(scale)
+    _draw(ax, perturbation_rgb(delta, s), title, vmin=0, vmax=1)
+    if label and s > 0:
+        ax.text(0.03, 0.03, scale_label(s), transform=ax.transAxes, fontsize=6, ha="left", va="bottom",
+                bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.8))
     return fig, ax
+
+
+def scale_label(scale: float) -> str:
+    """The panel text for display scale s: "δ ×k" with k = 1/(2s) (the factor δ is multiplied by around grey)."""
+    factor = 1.0 / (2.0 * scale)
+    return f"δ ×{factor:.0f}" if factor >= 10 else f"δ ×{factor:.2g}"
 
 
 def _changed(delta) -> np.ndarray:
@@ -228,5 +254,6 @@ def plot_examples(
             _panel(panel, axes[row, column], clean[row], adversarial[row], None if cams is None else cams[row], title)
         if row_labels is not None:
             axes[row, 0].set_ylabel(row_labels[row], fontsize=9)
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:  # a figure made with layout="constrained" lays itself out
+        fig.tight_layout()
     return fig, axes

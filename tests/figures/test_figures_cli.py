@@ -122,5 +122,5 @@ def test_demo_dry_run_prints_budgets(capsys):
     assert main(["--dry-run"]) == 0
     err = capsys.readouterr().err
     assert "study demo" in err and "efficientnet_lite1" in err
-    assert "strattack targeted   efficientnet_lite0 on skimage: 2 images × 1 target, batch 4; max_iter=50" in err
+    assert "strattack targeted   efficientnet_lite0 on skimage: 1 image × 1 target, batch 4; max_iter=50" in err
     assert "table1 sapf" in err
