@@ -113,7 +113,7 @@ def transfer_heatmap(table, value: str = "asr", axes=None):
     attacks = list(dict.fromkeys(table["attack"]))
     if axes is None:
         size = len(dict.fromkeys(table["target"]))
-        fig, axes = plt.subplots(1, len(attacks), figsize=(1.2 + (1.1 + 0.9 * size) * len(attacks), 1.0 + 0.8 * size),
+        fig, axes = plt.subplots(1, len(attacks), figsize=(2.5 + (0.6 + 0.9 * size) * len(attacks), 2.0 + 0.8 * size),
                                  squeeze=False, constrained_layout=True)
         axes = list(axes[0])
     else:
@@ -128,8 +128,10 @@ def transfer_heatmap(table, value: str = "asr", axes=None):
         ax.set_title(attack_label(attack))
         ax.set_xlabel("target")
         ax.set_ylabel("source" if ax is axes[0] else "")
-        ax.tick_params(axis="x", labelrotation=45)
+        ax.set_xticklabels(ax.get_xticklabels(), rotation=35, ha="right")
         ax.tick_params(axis="y", labelrotation=0)
+        if ax is not axes[0]:  # same sources in every panel: name them once
+            ax.set_yticklabels([])
     return fig, axes
 
 
