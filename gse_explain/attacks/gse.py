@@ -323,7 +323,7 @@ SPEC = register_attack(AttackSpec(
     description="GSE: group-wise sparse attack (1/2-quasinorm prox + projected Nesterov)",
     label="GSE",
     color="#D55E00",
-    demo_budget=dict(search_steps=5),  # demo: every attack ≈ 300 model passes per image (figures/studies.py)
+    demo_budget=dict(search_steps=5),  # demo: 5 of the 10 λ search steps (uses ≈ 10-90 passes per photo there)
     test_options=dict(iterations=5, search_steps=1, patch_size=4),  # patch_size: fits 4×4 images,
     independent_rows=True,  # every row has its own λ search and working set (tests/evaluation/test_batched_targets.py)
 ))

@@ -156,8 +156,8 @@ def figure_interpretability(runs, model=None, *, title: str | None = None, ax=No
     fig, ax = plot_is_curves(curves, ax, title=title)
     absent = [attack_label(name) for name in named if name not in set(curves["attack"])]
     if absent:  # e.g. an attack that failed on every pair returns δ = 0, which has no score
-        ax.text(0.98, 0.02, "no perturbed examples: " + ", ".join(absent), transform=ax.transAxes, ha="right",
-                va="bottom", fontsize=7, color="0.3")
+        ax.text(0.98, 0.98, "no perturbed examples: " + ", ".join(absent), transform=ax.transAxes, ha="right",
+                va="top", fontsize=7, color="0.3")  # top right: the legend sits lower left, the curves below 1
     return fig, ax, table, curves
 
 
@@ -207,6 +207,9 @@ def figure_attack_examples(runs, model=None, *, num_examples: int = 1, names: Se
         if mask.any():
             axes[index, 4].contour(mask, levels=[0.5], colors="white", linewidths=0.6)
         axes[index, 0].yaxis.label.set_color(attack_color(name))
+    absent = [attack_label(name) for name in named if name not in {r[0] for r in rows}]
+    if absent:  # an attack that failed returns δ = 0: nothing to show, but say so
+        fig.supxlabel("not shown (δ = 0, the attack failed on these examples): " + ", ".join(absent), fontsize=8)
     return fig, axes, keys
 
 

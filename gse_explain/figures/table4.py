@@ -112,7 +112,7 @@ def with_projection(body: str, untargeted: Mapping, fmt: str) -> str:
 
 def footing_note(untargeted: Mapping) -> str:
     """The sentence under Table 4 saying what its times compare and where the paper's ordering is."""
-    return ("These times are at the study's budgets above. Where the budgets are equal in model passes (the demo), "
-            "they compare the cost of each attack's passes and bookkeeping, not the paper's budgets, so they cannot show "
-            "the paper's ordering by themselves; the second table does: each attack's measured seconds per pass × the "
-            "passes its paper budget takes (GSE < FWnucl < StrAttack in the paper's Tab. 4).")
+    return ("Each time is for the work in these budgets (see 'used'): an attack that needs fewer model passes on the "
+            "same images is faster here for that reason, and a cut schedule is faster for doing less, so the times "
+            "alone do not give the paper's comparison at its budgets. The second table does: each attack's measured "
+            "seconds per pass × the passes its paper budget takes (the paper's Tab. 4 order: GSE < FWnucl < StrAttack).")

@@ -141,7 +141,7 @@ def test_table4_caption_states_budgets_and_passes(toy_runs):
     for label in ("GSE paper preset (≤ 2001; used U 10, T 10)", "StrAttack paper preset (4801; used U 10, T 10)",
                   "PGD0 paper preset (≤ "):
         assert label in caption
-    assert "cannot show the paper's ordering by themselves" in caption
+    assert "the times alone do not give the paper's comparison" in caption
     # the projection: measured s/pass (0.5 s / 10 passes, 2 s / 10 passes) × the paper budget's passes
     projection = [line for line in text.splitlines() if line.startswith("| StrAttack |") and "4801" in line]
     assert projection and projection[0].rstrip(" |").endswith("960")
