@@ -4,7 +4,8 @@ A time per image means little without the work behind it: an attack whose schedu
 because it does less. :func:`budget_caption` states every attack's budget and passes for the caption, and
 :func:`budget_table` adds, per attack of the paper's Table 4 (GSE, StrAttack, FWnucl), the measured seconds
 per model pass and the time that gives at the paper's own budget (measured s/pass × the paper budget's
-passes): the same images, the same per-pass cost, the paper's amount of work per attack.
+passes; for GSE, which stops early, its cap: an upper bound): the same images, the same per-pass cost,
+the paper's amount of work per attack.
 """
 
 from __future__ import annotations
@@ -56,20 +57,15 @@ def budget_caption(untargeted: Mapping, targeted: Mapping | None = None) -> str:
             "used = mean over the stored examples): " + "; ".join(parts) + ".")
 
 
-def _paper_passes(attack: str, run, measured_passes: float) -> tuple[float, str] | None:
-    """Model passes per image at the paper's budget: exact for the fixed schedules; for GSE, whose images
-    leave each λ search step when fooled, the measured passes scaled by paper search steps / run's steps."""
-    targeted = bool(run.config.get("targeted"))
-    preset = run.config.get("preset")
-    if attack == "gse":
-        ours = pass_budget("gse", targeted, preset, _options(run))
-        paper = pass_budget("gse", targeted, preset, {})
-        steps = (paper.gradient - 1) / max(ours.gradient - 1, 1)  # = paper search steps / run's search steps
-        return measured_passes * steps, f"≈ {steps:.3g} × used" if steps != 1 else "= used"
-    budget = pass_budget(attack, targeted, preset, {})
-    if budget is None or not budget.fixed:
+def _paper_passes(attack: str, run) -> tuple[float, str] | None:
+    """Model passes per image at the paper's budget and how they are known: exact for the fixed schedules;
+    for GSE, whose images leave each λ search step when fooled, the budget's cap (an upper bound: later
+    search steps with a larger λ may fail and run all their iterations, so the passes used at a cut budget
+    do not scale to the paper's)."""
+    budget = pass_budget(attack, bool(run.config.get("targeted")), run.config.get("preset"), {})
+    if budget is None:
         return None
-    return float(budget.total), "exact"
+    return float(budget.total), "exact" if budget.fixed else "cap"
 
 
 def budget_table(untargeted: Mapping, fmt: str = "markdown") -> str | None:
@@ -83,12 +79,13 @@ def budget_table(untargeted: Mapping, fmt: str = "markdown") -> str | None:
         if attack not in PAPER_TABLE4_ATTACKS or measured is None or measured[0] <= 0:
             continue
         passes, seconds = measured
-        paper = _paper_passes(attack, run, passes)
+        paper = _paper_passes(attack, run)
         if paper is None:
             continue
         per_pass = seconds / passes
-        rows.append([attack_label(name), f"{passes:.0f}", f"{per_pass * 1000:.3g}", f"{paper[0]:.0f} ({paper[1]})",
-                     f"{per_pass * paper[0]:.3g}"])
+        bound = "≤ " if paper[1] == "cap" else ""
+        rows.append([attack_label(name), f"{passes:.0f}", f"{per_pass * 1000:.3g}", f"{bound}{paper[0]:.0f} ({paper[1]})",
+                     f"{bound}{per_pass * paper[0]:.3g}"])
     if not rows:
         return None
     if fmt == "markdown":
