@@ -61,10 +61,13 @@ def _paper_passes(attack: str, run) -> tuple[float, str] | None:
     """Model passes per image at the paper's budget and how they are known: exact for the fixed schedules;
     for GSE, whose images leave each λ search step when fooled, the budget's cap (an upper bound: later
     search steps with a larger λ may fail and run all their iterations, so the passes used at a cut budget
-    do not scale to the paper's)."""
+    do not scale to the paper's); "measured" when the run used the paper's budget itself."""
     budget = pass_budget(attack, bool(run.config.get("targeted")), run.config.get("preset"), {})
     if budget is None:
         return None
+    measured = _measured(run)
+    if not budget.fixed and not _options(run) and measured is not None:
+        return measured[0], "measured"  # the run itself used the paper's budget: its passes are the answer
     return float(budget.total), "exact" if budget.fixed else "cap"
 
 
