@@ -7,10 +7,11 @@ of replaying exactly those model passes (same batch sizes, forward or forward+ba
 the attack's own overhead. Target: ratio ≤ 1.2.
 
 Execution options (see gse_explain.attacks.execution): --compile (torch.compile; its one-off cost is reported
-apart and excluded from s/image), --amp bf16|fp16 (autocast; fp16 needs CUDA), --channels-last. The replay
+apart and excluded from s/image), --amp bf16|fp16 (autocast; fp16 needs CUDA), --channels-last, --fold-batchnorm (eval-mode batch norm folded
+into the convolutions; its one-off cost is reported with compile's). The replay
 runs the model passes with the same options. --device cuda writes bench/results/gse_cifar10_cuda.md.
 
-Usage:  python bench/bench_gse.py [--images 32] [--targeted-images 8] [--compile] [--amp bf16] [--channels-last]
+Usage:  python bench/bench_gse.py [--images 32] [--targeted-images 8] [--compile] [--fold-batchnorm] [--amp bf16] [--channels-last]
                                   [--device cpu|cuda] [--out bench/results/gse_cifar10_cpu.md]
 """
 
@@ -29,7 +30,7 @@ import torch
 from gse_explain import distances
 from gse_explain.attacks import gse
 from gse_explain.attacks.base import ModelCaller
-from gse_explain.attacks.execution import ExecutionOptions, execution
+from gse_explain.attacks.execution import ExecutionOptions, run_with
 from gse_explain.attacks.losses import cw_margin_loss
 from gse_explain.data import load_dataset
 from gse_explain.evaluation.protocol import load_images, select_correct
@@ -85,7 +86,7 @@ class _TimedCalls:
 
 
 def measure(network, x, labels, targeted, options: ExecutionOptions, sequential=False) -> dict:
-    with _TimedCalls() as inside, execution(compile=options.compile, amp=options.amp or "none", channels_last=options.channels_last):
+    with _TimedCalls() as inside, run_with(options):
         _sync(x)
         start = time.perf_counter()
         result = gse(network, x, labels, targeted=targeted, bounds=(-1.0, 1.0), preset="cifar10", sequential=sequential)
@@ -126,11 +127,13 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile the model passes")
     parser.add_argument("--amp", choices=["bf16", "fp16"], help="autocast the model passes (fp16: CUDA only)")
     parser.add_argument("--channels-last", action="store_true", help="channels-last model inputs")
+    parser.add_argument("--fold-batchnorm", action="store_true", help="fold eval-mode batch norm into the convolutions")
     parser.add_argument("--out", help="results file (default: bench/results/gse_cifar10_<cpu|cuda>.md)")
     args = parser.parse_args()
     kind = "cuda" if args.device.startswith("cuda") else "cpu"
     args.out = args.out or str(ROOT / "bench" / "results" / f"gse_cifar10_{kind}.md")
-    options = ExecutionOptions(compile=args.compile, amp=args.amp, channels_last=args.channels_last)
+    options = ExecutionOptions(compile=args.compile, amp=args.amp, channels_last=args.channels_last,
+                               fold_batchnorm=args.fold_batchnorm)
 
     data = Path(args.data)
     wrapped = create_model("resnet20", weights=data / "models" / "resnet20_cifar10_gse.pt", device=args.device)
@@ -202,7 +205,8 @@ def write_report(rows: dict[str, dict], args, options: ExecutionOptions) -> None
 
 def _options_text(options: ExecutionOptions) -> str:
     parts = (["torch.compile"] if options.compile else []) + ([f"amp {options.amp}"] if options.amp else []) + (
-        ["channels-last inputs"] if options.channels_last else [])
+        ["channels-last inputs"] if options.channels_last else []) + (
+        ["batch norm folded into the convolutions"] if options.fold_batchnorm else [])
     return ", ".join(parts) if parts else "eager float32 (no execution options)"
 
 

@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "changes the numerics, so a store records it and refuses a resume without it")
     run.add_argument("--channels-last", action="store_true", help="channels-last model inputs (helps convolutional "
                      "models on CUDA; not compared on resume)")
+    run.add_argument("--fold-batchnorm", action="store_true", help="fold eval-mode batch norm into the layer before it "
+                     "(cheaper passes, same function up to rounding; recommended with --compile for long runs; not compared on resume)")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
     run.add_argument("--debug", action="store_true", help="show the full traceback of an error instead of one line")
     return parser
@@ -124,7 +126,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         preset=args.preset, options=dict(args.option), targeted=args.targeted,
         offsets=tuple(args.offsets) if args.offsets else None, num_images=args.num_images,
         batch_size=args.batch_size, seed=args.seed, device=args.device, shard=args.shard,
-        compile=args.compile, amp=args.amp, channels_last=args.channels_last,
+        compile=args.compile, amp=args.amp, channels_last=args.channels_last, fold_batchnorm=args.fold_batchnorm,
     )
 
 

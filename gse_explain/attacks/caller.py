@@ -25,6 +25,7 @@ import time
 
 import torch
 
+from ..models.batchnorm_folding import folded_model
 from ..models.inference import check_gradient, check_logits, model_device, model_dtype
 from .execution import ExecutionOptions, check_amp, compiled_model, current_execution
 from .losses import is_successful
@@ -55,8 +56,9 @@ class ModelCaller:
     Attributes:
         image_offset: attacks that run one image at a time set it to the image's index, so that errors name
             the image; None (batched calls) names the rows of the call.
-        compile_seconds: wall seconds of the model calls during which ``torch.compile`` compiled a graph
-            (their passes included); 0 without ``compile`` or once the model's graphs are cached.
+        compile_seconds: wall seconds of the one-off preparation: the model calls during which
+            ``torch.compile`` compiled a graph (their passes included) and the batch-norm folding
+            (``fold_batchnorm``); 0 without those options or once the model's graphs are cached.
     """
 
     def __init__(self, model, bounds: tuple[float, float], num_labels_max: int, *, batch_size: int | None = None,
@@ -65,7 +67,8 @@ class ModelCaller:
         self.execution = current_execution() if execution is None else execution
         dtype = model_dtype(model, torch.float32)
         self._autocast = check_amp(self.execution.amp, model_device(model, torch.device("cpu")), dtype)
-        self._compiled = compiled_model(model) if self.execution.compile else None
+        self._runner = None  # what the passes run: the model or its folded copy (set on the first call)
+        self._compiled = None
         self.compile_seconds = 0.0
         lo, hi = bounds
         self.mid = (lo + hi) / 2.0
@@ -193,12 +196,23 @@ class ModelCaller:
                 "the target; choose a different target class"
             )
 
+    def _prepare(self, inputs: torch.Tensor) -> None:
+        """On the first call (model-box ``inputs``): fold the model (``fold_batchnorm``) and look up its compiled
+        wrapper (``compile``); later calls return at once."""
+        if self._runner is not None:
+            return
+        start = time.perf_counter()
+        self._runner = folded_model(self.model, inputs) if self.execution.fold_batchnorm else self.model
+        if self._runner is not self.model:
+            self.compile_seconds += time.perf_counter() - start
+        self._compiled = compiled_model(self._runner) if self.execution.compile else None
+
     def _forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """The model's logits for model-box ``inputs``, run as :attr:`execution` says (in the inputs' dtype)."""
         if self.execution.channels_last and inputs.dim() == 4:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         compiled = self._compiled
-        model = compiled if compiled is not None and compiled.failed is None and not self._eager else self.model
+        model = compiled if compiled is not None and compiled.failed is None and not self._eager else self._runner
         if self._autocast is None:
             return model(inputs)
         with torch.autocast(inputs.device.type, dtype=self._autocast):
@@ -246,6 +260,7 @@ class ModelCaller:
         reuse = self._before_call(canonical)
         with torch.no_grad():
             inputs = self._model_input(canonical)
+            self._prepare(inputs)
             out = self._run_pass(lambda: self._forward(inputs))
         self._check_shape(out, inputs)
         self._check_finite(canonical, out)
@@ -257,6 +272,9 @@ class ModelCaller:
     def logits_and_grad(self, canonical: torch.Tensor, loss_fn) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and ∂(Σ_b loss_fn(logits)_b)/∂canonical for canonical images (B, C, H, W)."""
         reuse = self._before_call(canonical)
+        if self._runner is None:
+            with torch.no_grad():
+                self._prepare(self._model_input(canonical))
 
         def forward_backward():
             with torch.enable_grad():

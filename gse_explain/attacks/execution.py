@@ -1,9 +1,10 @@
-"""How an attack's model passes execute: ``torch.compile``, mixed precision (``amp``) and channels-last inputs.
+"""How an attack's model passes execute: ``torch.compile``, batch-norm folding, mixed precision (``amp``) and
+channels-last inputs.
 
 These options change how the model is run, never what the attack computes; every attack gets them, because
 every model call goes through :class:`~gse_explain.attacks.caller.ModelCaller`:
 
-    with execution(compile=True, amp="bf16", channels_last=True):
+    with execution(compile=True, fold_batchnorm=True):
         result = gse(model, images, labels, preset="cifar10")
 
 (or ``gse(..., compile=True)``, ``Attack(..., compile=True)``, ``RunConfig(compile=True)``, ``--compile``).
@@ -16,6 +17,11 @@ every model call goes through :class:`~gse_explain.attacks.caller.ModelCaller`:
   mode treat rows independently). If compiling fails, a warning names the error and the model runs eagerly
   from then on (the result is then exactly the eager one). The seconds spent in calls that compiled are
   reported as ``AttackResult.compile_seconds``.
+- ``fold_batchnorm``: the passes run a private copy of the model in which every eval-mode Conv/Linear →
+  BatchNorm pair is one layer (:mod:`gse_explain.models.batchnorm_folding`; the copy is checked against the
+  model on the first inputs, re-made when the weights change, and a model that cannot be folded runs as it
+  is, with a warning). Same function up to floating-point rounding; with ``compile`` the folded copy is what
+  is compiled. Recommended with ``compile`` for long CPU runs (``bench/bench_gse.py``).
 - ``amp``: ``"bf16"`` or ``"fp16"``: the model passes run under ``torch.autocast`` of the model's device
   (logits and input gradients come back in float32; the attack's own arithmetic stays float32). CUDA: both;
   CPU: ``"bf16"`` only (fast where the CPU has AVX512-BF16/AMX); ``"fp16"`` on CPU is a ValueError. Needs a
@@ -36,7 +42,7 @@ from typing import Iterator
 
 import torch
 
-__all__ = ["AMP_DTYPES", "ExecutionOptions", "check_amp", "compiled_model", "current_execution", "execution"]
+__all__ = ["AMP_DTYPES", "ExecutionOptions", "check_amp", "compiled_model", "current_execution", "execution", "run_with"]
 
 #: ``amp`` values and the autocast dtype they select.
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -49,9 +55,10 @@ class ExecutionOptions:
     compile: bool = False
     amp: str | None = None
     channels_last: bool = False
+    fold_batchnorm: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("compile", "channels_last"):
+        for name in ("compile", "channels_last", "fold_batchnorm"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be True or False; got {getattr(self, name)!r}")
         if self.amp is not None and self.amp not in AMP_DTYPES:
@@ -67,7 +74,8 @@ def current_execution() -> ExecutionOptions:
 
 
 @contextlib.contextmanager
-def execution(*, compile: bool | None = None, amp: str | None = None, channels_last: bool | None = None) -> Iterator[ExecutionOptions]:
+def execution(*, compile: bool | None = None, amp: str | None = None, channels_last: bool | None = None,
+              fold_batchnorm: bool | None = None) -> Iterator[ExecutionOptions]:
     """Run the attacks called inside the block with these execution options; ``None`` keeps the enclosing
     block's value (``amp="none"`` switches mixed precision off inside an ``amp`` block)."""
     outer = current_execution()
@@ -75,7 +83,18 @@ def execution(*, compile: bool | None = None, amp: str | None = None, channels_l
         compile=outer.compile if compile is None else compile,
         amp=outer.amp if amp is None else (None if amp == "none" else amp),
         channels_last=outer.channels_last if channels_last is None else channels_last,
+        fold_batchnorm=outer.fold_batchnorm if fold_batchnorm is None else fold_batchnorm,
     )
+    token = _CURRENT.set(options)
+    try:
+        yield options
+    finally:
+        _CURRENT.reset(token)
+
+
+@contextlib.contextmanager
+def run_with(options: ExecutionOptions) -> Iterator[ExecutionOptions]:
+    """Run the attacks called inside the block with exactly ``options`` (whatever an enclosing block says)."""
     token = _CURRENT.set(options)
     try:
         yield options

@@ -131,6 +131,7 @@ def gse(
     compile: bool | None = None,
     amp: str | None = None,
     channels_last: bool | None = None,
+    fold_batchnorm: bool | None = None,
     **options,
 ) -> AttackResult:
     """Run GSE on a batch.
@@ -146,7 +147,7 @@ def gse(
         seed, generator: checked (int / torch.Generator or None) for the uniform signature; GSE is deterministic.
         sequential: attack one image at a time (for timing comparisons); results equal the batched mode.
         progress: show a tqdm bar over search steps (or images when sequential).
-        compile, amp, channels_last: how the model passes run (:mod:`gse_explain.attacks.execution`; None: the
+        compile, amp, channels_last, fold_batchnorm: how the model passes run (:mod:`gse_explain.attacks.execution`; None: the
             enclosing ``execution(...)`` block's setting, off by default).
         **options: any :class:`GSEConfig` field, overriding the preset.
 
@@ -154,7 +155,7 @@ def gse(
         :class:`AttackResult`. Images never fooled in any search step are returned unchanged.
     """
     config = gse_config(preset, targeted, **options)
-    with execution(compile=compile, amp=amp, channels_last=channels_last), \
+    with execution(compile=compile, amp=amp, channels_last=channels_last, fold_batchnorm=fold_batchnorm), \
             attack_session(model, images, labels, bounds, targeted, seed=seed, generator=generator) as session:
         x, y = session.canonical, session.labels
         if config.patch_size > min(x.shape[2:]):

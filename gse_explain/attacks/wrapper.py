@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .base import AttackResult, check_seed_and_generator
-from .execution import ExecutionOptions, execution
+from .execution import ExecutionOptions, run_with
 from .registry import get_attack
 
 __all__ = ["Attack"]
@@ -34,7 +34,7 @@ class Attack:
         seed: seeds one ``torch.Generator`` created here; successive calls continue its stream, so a fresh
             ``Attack`` with the same seed repeats the same sequence of results. ``generator`` instead: use it.
         progress: show the attack's progress bar.
-        compile, amp, channels_last: how the model passes run, for any attack (:mod:`gse_explain.attacks.execution`;
+        compile, amp, channels_last, fold_batchnorm: how the model passes run, for any attack (:mod:`gse_explain.attacks.execution`;
             checked here; a compiled model is cached, so repeated calls compile once).
         **options: the attack's options (checked now: unknown names raise TypeError, bad values ValueError).
 
@@ -46,8 +46,9 @@ class Attack:
     def __init__(self, name: str, model: nn.Module, *, targeted: bool = False, bounds: Sequence[float] = (0.0, 1.0),
                  preset: str | None = None, seed: int | None = None, generator: torch.Generator | None = None,
                  progress: bool = False, compile: bool = False, amp: str | None = None, channels_last: bool = False,
-                 **options):
-        self.execution = ExecutionOptions(compile=compile, amp=amp, channels_last=channels_last)
+                 fold_batchnorm: bool = False, **options):
+        self.execution = ExecutionOptions(compile=compile, amp=amp, channels_last=channels_last,
+                                          fold_batchnorm=fold_batchnorm)
         self.spec = get_attack(name)
         self.config = self.spec.make_config(preset, targeted, **options)
         check_seed_and_generator(seed, generator)
@@ -63,7 +64,7 @@ class Attack:
     def run(self, images: torch.Tensor, labels: torch.Tensor) -> AttackResult:
         """The full :class:`AttackResult` for (B, C, H, W) ``images`` and (B,) ``labels`` (targets if targeted)."""
         options = self.execution
-        with execution(compile=options.compile, amp=options.amp or "none", channels_last=options.channels_last):
+        with run_with(options):
             self.last_result = self.spec.function(
                 self.model, images, labels, targeted=self.targeted, bounds=self.bounds, preset=self.preset,
                 generator=self.generator, progress=self.progress, **self.options,

@@ -29,7 +29,8 @@ __all__ = [
 CONFIG_SCHEMA = 2
 CIFAR_DATASETS = ("cifar10", "cifar10_npz")
 #: Configuration keys that may differ on resume (where things live, how they are run).
-NOT_COMPARED = frozenset({"data_root", "weights", "download", "device", "shard", "progress", "schema", "compile", "channels_last"})
+NOT_COMPARED = frozenset({"data_root", "weights", "download", "device", "shard", "progress", "schema", "compile", "channels_last",
+                          "fold_batchnorm"})
 #: Values that keys added after schema 1 take in a configuration recorded before they existed (``attack_variant``:
 #: stores made before the baselines' ``variant`` option ran the corrected attacks).
 SCHEMA1_DEFAULTS: Mapping[str, Any] = types.MappingProxyType({"model_options": {}, "attack_variant": "corrected", "amp": None})
@@ -108,6 +109,7 @@ class RunConfig:
     Execution (:mod:`gse_explain.attacks.execution`):
         compile: ``torch.compile`` the model passes (compiled once per run; not compared on resume: the same
             examples up to floating-point rounding). channels_last: channels-last model inputs (not compared either).
+        fold_batchnorm: fold eval-mode batch norm into the layer before it (not compared: rounding only).
         amp: ``"bf16"`` / ``"fp16"`` autocast of the model passes (CUDA; ``"bf16"`` also CPU), or None; it changes
             the numerics, so it is compared on resume (stores made before it existed ran without: None).
     """
@@ -135,6 +137,7 @@ class RunConfig:
     compile: bool = False
     amp: str | None = None
     channels_last: bool = False
+    fold_batchnorm: bool = False
 
     def __post_init__(self) -> None:
         self._check_data()
@@ -244,12 +247,18 @@ class RunConfig:
         self._check_execution()
 
     def _check_execution(self) -> None:
-        from ..attacks.execution import ExecutionOptions
-
         try:
-            ExecutionOptions(compile=self.compile, amp=self.amp, channels_last=self.channels_last)
+            self.execution
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"RunConfig.{exc}") from None
+
+    @property
+    def execution(self):
+        """The :class:`~gse_explain.attacks.execution.ExecutionOptions` of the run's model passes."""
+        from ..attacks.execution import ExecutionOptions
+
+        return ExecutionOptions(compile=self.compile, amp=self.amp, channels_last=self.channels_last,
+                                fold_batchnorm=self.fold_batchnorm)
 
     # -- derived values ----------------------------------------------------------------------------
     @property

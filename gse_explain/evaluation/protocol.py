@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..attacks import get_attack
-from ..attacks.execution import execution
+from ..attacks.execution import ExecutionOptions, current_execution, run_with
 from ..attacks.base import check_attack_inputs
 from ..models.inference import NonFiniteLogitsError, frozen_model, model_device, predict
 from ..io import array_sha256
@@ -163,9 +163,7 @@ def attack_batch(
     batch_index: int = 0,
     num_classes: int | None = None,
     progress: bool = False,
-    compile: bool = False,
-    amp: str | None = None,
-    channels_last: bool = False,
+    execution_options: ExecutionOptions | None = None,
     max_call_elements: int = MAX_CALL_ELEMENTS,
     info: dict | None = None,
 ) -> tuple[dict[str, np.ndarray], torch.Tensor]:
@@ -177,7 +175,8 @@ def attack_batch(
             differ from ``labels``) or from ``offsets`` (default: the paper's offsets for ``num_classes``).
         num_classes: needed for offsets; read from the model's output when None.
         progress: forward to the attack's own progress bar.
-        compile, amp, channels_last: how the model passes run (:mod:`gse_explain.attacks.execution`).
+        execution_options: how the model passes run (:mod:`gse_explain.attacks.execution`; None: the enclosing
+            ``execution(...)`` block's).
         max_call_elements: attacks with independent rows get several offsets per call, as many as keep the
             call's images within this many values (at least one offset per call).
         info: if a dict, ``info["compile_seconds"]`` is increased by the calls' compile time and
@@ -196,7 +195,7 @@ def attack_batch(
     per_call = max(1, max_call_elements // images[0].numel() // images.shape[0]) if spec.independent_rows else 1
     columns: dict[str, list] = {}
     adversarials = []
-    with execution(compile=compile, amp=amp, channels_last=channels_last):
+    with run_with(execution_options or current_execution()):
         for first in range(0, len(calls), per_call):
             generator = torch.Generator().manual_seed(call_seed(seed, batch_index, first))
             run = dict(targeted=targeted, bounds=bounds, preset=preset, generator=generator, progress=progress, **(options or {}))

@@ -220,7 +220,7 @@ def _report_plan(config: RunConfig, selection: Selection, offsets, todo: Sequenc
 def _execution_note(config: RunConfig) -> str:
     """How the model passes run, for the plan line ('' with the defaults)."""
     parts = (["torch.compile"] if config.compile else []) + ([f"amp {config.amp}"] if config.amp else []) + (
-        ["channels-last"] if config.channels_last else [])
+        ["channels-last"] if config.channels_last else []) + (["batch norm folded"] if config.fold_batchnorm else [])
     return f"; model passes: {', '.join(parts)}" if parts else ""
 
 
@@ -262,7 +262,7 @@ def _attack_one_batch(store, model, dataset, selection: Selection, batch: int, c
         model, images, labels, attack=config.attack, targeted=config.targeted, offsets=offsets,
         bounds=config.bounds, preset=config.resolved_preset, options=dict(config.options),
         seed=config.seed, batch_index=batch, num_classes=num_classes, progress=progress,
-        compile=config.compile, amp=config.amp, channels_last=config.channels_last, info=info,
+        execution_options=config.execution, info=info,
     )
     store.write_batch(batch, records, images, adversarials, examples=selection.examples[batch * size : (batch + 1) * size])
 
