@@ -2,7 +2,7 @@
 
 The data, model, attack and run flags are the evaluation CLI's (``python -m gse_explain.evaluate``; the base
 run), plus the search's: ``--grid NAME=VALUES`` (repeatable), ``--objective``, ``--min-asr``, ``--eta``,
-``--rungs`` and ``--save-preset``. ``--output`` is the search folder, ``--shard i/n`` shares the search
+``--rungs`` / ``--min-rung``, ``--tie-tolerance`` and ``--save-preset``. ``--output`` is the search folder, ``--shard i/n`` shares the search
 between n processes, ``--overwrite`` moves a different search aside. Exit status 1 when no trial meets the
 constraint.
 """
@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--eta", type=float, default=3.0, help="each rung keeps 1/eta of its trials (default 3)")
     search.add_argument("--rungs", type=_parse_rungs, help="image counts of the rungs, e.g. 2,4,10 (multiples of --batch-size, "
                         "the last = the tuning set; default: from --eta)")
+    search.add_argument("--min-rung", type=int, metavar="N", help="default rungs: the first rung has at least N images "
+                        "(e.g. 4: 10 images in batches of 2 give rungs 4, 10); not with --rungs")
+    search.add_argument("--tie-tolerance", type=float, default=1e-6, metavar="FRACTION",
+                        help="a trial below a rung's cut whose objective is within this fraction of the last kept trial's "
+                        "goes on too (default 1e-6: exact ties; e.g. 0.02 also keeps near-ties)")
     search.add_argument("--row", choices=["best", "average", "worst"], default="average",
                         help="targeted: the summary row ranked (default: average)")
     search.add_argument("--save-preset", metavar="PATH.json", help="also write the best preset here (e.g. presets/my_model.json)")
@@ -80,9 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         config = config_from_args(args)
         output = args.output or f"runs/tune-{config.dataset}-{config.model}-{config.attack}-{config.mode}"
         result = tune(config, dict(args.grid), output, objective=args.objective, min_asr=args.min_asr / 100.0,
-                      eta=args.eta, rungs=args.rungs, row=args.row, average=args.average, save_preset=args.save_preset,
-                      overwrite=args.overwrite, progress=not args.no_progress, log=sys.stderr,
-                      wait_timeout=args.wait_timeout)
+                      eta=args.eta, rungs=args.rungs, min_rung=args.min_rung, tie_tolerance=args.tie_tolerance,
+                      row=args.row, average=args.average, save_preset=args.save_preset, overwrite=args.overwrite,
+                      progress=not args.no_progress, log=sys.stderr, wait_timeout=args.wait_timeout)
     except (*USER_ERRORS, TuneError) as exc:
         if args.debug:
             raise

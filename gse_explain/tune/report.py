@@ -110,7 +110,8 @@ def ranking_markdown(plan: "Plan", rows: list[dict], seconds: float, attack_seco
     full = len(plan.trials) * plan.tuning_images
     lines = [
         f"Search: {plan.base.attack} on {model_label(plan.base.model)}, {plan.base.dataset}, {plan.base.mode}; tuning set "
-        f"{plan.tuning_images} images; {len(plan.trials)} trials; rungs {plan.rung_images} images (keep 1/{plan.eta:g}); "
+        f"{plan.tuning_images} images; {len(plan.trials)} trials; rungs {plan.rung_images} images (keep 1/{plan.eta:g} "
+        f"and ties within {plan.tie_tolerance:g}); "
         f"objective {plan.objective} (lower is better) subject to ASR ≥ {100 * plan.min_asr:g}%.",
         f"Cost: {evaluated} image attacks of the full grid's {full} ({evaluated / full:.0%}), {attack_seconds:.1f} s of "
         f"attack time; this call {seconds:.1f} s wall.", "",
@@ -132,7 +133,8 @@ def _write_preset(plan: "Plan", best: dict, output: Path, manifest: dict, save_t
         "data": {"dataset": base.dataset, "data_root": base.data_root, "image_size": base.image_size,
                  "tuning_images": plan.tuning_images, "examples": _examples(trial.path)},
         "mode": mode, "objective": str(plan.objective), "constraint": f"ASR >= {100 * plan.min_asr:g}%",
-        "grid": dict(plan.grid), "rungs": plan.rung_images, "eta": plan.eta, "trial": trial.name,
+        "grid": dict(plan.grid), "rungs": plan.rung_images, "eta": plan.eta,
+        "tie_tolerance": plan.tie_tolerance, "trial": trial.name,
         "score": {k: best[k] for k in (*_METRIC_COLUMNS, "objective")}, "search": str(output.resolve()),
         "date": manifest.get("created"),
     }

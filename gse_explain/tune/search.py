@@ -7,9 +7,10 @@ is split into batches; rung r attacks the first ``budgets[r]`` batches of every 
 batch is one ``run`` of the trial's store with ``shard=(batch, batches)``, so the rungs extend the same
 store and nothing is attacked twice). A trial that misses the ASR constraint on the images seen so far
 is dropped at once (with ``min_asr=1`` one failure suffices); of the rest ``ceil(n / eta)`` go on by
-objective. The search is resumable (stored batches are not attacked again) and shardable: with
-``config.shard = (i, n)`` (or a launcher's, ``"auto"``), process i attacks the rung's (trial, batch)
-units u with u % n == i, then waits for the others' stores before ranking, so n processes share it.
+objective, plus any trial tied with the last of them (``tie_tolerance``, :mod:`.halving`). The search is
+resumable (stored batches are not attacked again) and shardable: with ``config.shard = (i, n)`` (or a
+launcher's, ``"auto"``), process i attacks the rung's (trial, batch) units u with u % n == i, then waits
+for the others' stores before ranking, so n processes share it.
 
 Layout of ``output``: ``search.json`` (the search, created once; another search there is refused),
 ``trials/tNNN-.../`` (stores), ``ranking.md`` and ``ranking.csv`` (the ranked table), ``preset.json``
@@ -37,7 +38,7 @@ from ..evaluation.run import run, store_config
 from ..evaluation.store import ResultStore, config_diff
 from ..evaluation.summary import summarize
 from ..io import create_once, read_json
-from .halving import Score, rung_budgets, successive_halving
+from .halving import Score, _check_eta, _check_tolerance, rung_budgets, successive_halving
 from .objective import Objective, expand_grid, parse_objective, trial_name
 from .report import TuneResult, finish
 
@@ -76,6 +77,7 @@ class Plan:
     objective: Objective
     min_asr: float
     eta: float
+    tie_tolerance: float
     row: str
     average: str
     tuning_images: int
@@ -91,9 +93,9 @@ class Plan:
 
 
 def tune(config: RunConfig, grid: Mapping[str, Sequence], output, *, objective="acp+anc", min_asr: float = 1.0,
-         eta: float = 3, rungs: Sequence[int] | None = None, row: str = "average", average: str = "successful", save_preset=None,
-         overwrite: bool = False, progress: bool = False, log=None, poll_seconds: float = 10.0,
-         wait_timeout: float | None = None) -> TuneResult:
+         eta: float = 3, rungs: Sequence[int] | None = None, min_rung: int | None = None, tie_tolerance: float = 1e-6,
+         row: str = "average", average: str = "successful", save_preset=None, overwrite: bool = False,
+         progress: bool = False, log=None, poll_seconds: float = 10.0, wait_timeout: float | None = None) -> TuneResult:
     """Grid search for ``config.attack``'s options by successive halving (see the module docstring).
 
     Args:
@@ -106,6 +108,10 @@ def tune(config: RunConfig, grid: Mapping[str, Sequence], output, *, objective="
         eta: each rung keeps ``ceil(n / eta)`` of its n trials.
         rungs: image counts per rung (increasing, multiples of ``batch_size``, the last = the tuning set);
             default: from ``eta``, e.g. 10 images in batches of 2 → 2, 4, 10 images.
+        min_rung: default rungs: the first rung has at least this many images (rounded up to whole batches),
+            e.g. 4 → 4, 10 images; a first rung of 1–2 images ties or ranks by noise. Not with ``rungs``.
+        tie_tolerance: a trial below a rung's cut whose objective is within this fraction of the last kept
+            trial's is kept too (default 1e-6: exact ties, up to rounding; e.g. 0.02 also keeps near-ties).
         row, average: targeted runs: the summary row ranked (``"best"``, ``"average"`` or ``"worst"``) and how
             the average row averages (``"successful"`` pairs, the paper's, or ``"all"``).
         save_preset: also write the best preset file here (an existing file must hold the same values).
@@ -123,19 +129,20 @@ def tune(config: RunConfig, grid: Mapping[str, Sequence], output, *, objective="
     """
     started = time.perf_counter()
     log = sys.stderr if log is None else log
-    plan = _plan(config, grid, output, objective, min_asr, eta, rungs, row, average)
+    plan = _plan(config, grid, output, objective, min_asr, eta, (rungs, min_rung, tie_tolerance), row, average)
     manifest = _open_search(Path(output), plan, overwrite)
     shard = resolve_shard(config.shard)
     print(f"tuning {plan.base.attack} on {plan.tuning_images} images: {len(plan.trials)} trials, rungs of "
-          f"{plan.rung_images} images, keep 1/{eta:g} per rung, objective {plan.objective}, ASR ≥ {100 * min_asr:g}%"
+          f"{plan.rung_images} images, keep 1/{eta:g} per rung (and ties within {tie_tolerance:g}), objective "
+          f"{plan.objective}, ASR ≥ {100 * min_asr:g}%"
           f"{f'; shard {shard[0]}/{shard[1]}' if shard[1] > 1 else ''}", file=log)
     evaluator = _Evaluator(plan, shard, progress, log, poll_seconds, wait_timeout)
-    result = successive_halving(len(plan.trials), plan.batches, evaluator, eta)
+    result = successive_halving(len(plan.trials), plan.batches, evaluator, eta, plan.tie_tolerance)
     return finish(plan, result, Path(output), manifest, evaluator.attack_seconds, time.perf_counter() - started,
                   save_preset, log)
 
 
-def _plan(config, grid, output, objective, min_asr, eta, rungs, row, average) -> Plan:
+def _plan(config, grid, output, objective, min_asr, eta, cut, row, average) -> Plan:
     """Check every argument and build the trials (nothing is written; the model and data are loaded once to
     count the tuning set, so their errors come now)."""
     if not isinstance(config, RunConfig):
@@ -150,6 +157,9 @@ def _plan(config, grid, output, objective, min_asr, eta, rungs, row, average) ->
         raise ValueError(f"average must be 'successful' (the paper's) or 'all'; got {average!r}")
     if row not in _ROWS:
         raise ValueError(f"row must be one of {', '.join(_ROWS)} (the targeted summary row ranked); got {row!r}")
+    rungs, min_rung, tie_tolerance = cut
+    _check_eta(eta)
+    _check_tolerance(tie_tolerance)
     spec = get_attack(config.attack)
     points = expand_grid(spec.config_class, grid, spec.name)
     device = resolve_device(config.device, config.shard)
@@ -164,9 +174,10 @@ def _plan(config, grid, output, objective, min_asr, eta, rungs, row, average) ->
         name = trial_name(index, point)
         trials.append(Trial(index, name, folder / name, dict(point), trial_config))
     tuning_images = _tuning_set_size(base)
-    batches = _rung_batches(rungs, tuning_images, base.batch_size, eta)
+    batches = _rung_batches(rungs, min_rung, tuning_images, base.batch_size, eta)
     grid_lists = {name: _axis(points, name) for name in grid}  # the values as checked (ints for int options)
-    return Plan(base, grid_lists, tuple(trials), objective, float(min_asr), float(eta), row, average, tuning_images, tuple(batches))
+    return Plan(base, grid_lists, tuple(trials), objective, float(min_asr), float(eta), float(tie_tolerance), row, average,
+                tuning_images, tuple(batches))
 
 
 def _axis(points: list[dict], name: str) -> list:
@@ -186,11 +197,15 @@ def _tuning_set_size(config: RunConfig) -> int:
     return len(selection.positions)
 
 
-def _rung_batches(rungs, tuning_images: int, batch_size: int, eta) -> list[int]:
-    """Batches per rung from image counts (checked), or the default geometric rungs."""
+def _rung_batches(rungs, min_rung, tuning_images: int, batch_size: int, eta) -> list[int]:
+    """Batches per rung from image counts (checked), or the default geometric rungs (first ≥ ``min_rung`` images)."""
     total = -(-tuning_images // batch_size)
+    if rungs is not None and min_rung is not None:
+        raise ValueError(f"give rungs ({rungs}) or min_rung ({min_rung}), not both: min_rung only shapes the default rungs")
     if rungs is None:
-        return rung_budgets(total, eta)
+        if min_rung is not None and (isinstance(min_rung, bool) or not isinstance(min_rung, int) or min_rung < 1):
+            raise ValueError(f"min_rung must be an image count ≥ 1; got {min_rung!r}")
+        return rung_budgets(total, eta, min(total, -(-(min_rung or 1) // batch_size)))
     rungs = list(rungs)
     if not rungs or any(isinstance(r, bool) or not isinstance(r, int) for r in rungs):
         raise TypeError(f"rungs must be a list of image counts (ints); got {rungs!r}")
@@ -205,7 +220,8 @@ def _rung_batches(rungs, tuning_images: int, batch_size: int, eta) -> list[int]:
 
 def _search_document(plan: Plan) -> dict:
     return {"format": SEARCH_FORMAT, "format_version": 1, "base": store_config(plan.base), "grid": dict(plan.grid),
-            "objective": dict(plan.objective.weights), "min_asr": plan.min_asr, "eta": plan.eta, "row": plan.row, "average": plan.average,
+            "objective": dict(plan.objective.weights), "min_asr": plan.min_asr, "eta": plan.eta,
+            "tie_tolerance": plan.tie_tolerance, "row": plan.row, "average": plan.average,
             "tuning_images": plan.tuning_images, "rungs": plan.rung_images,
             "trials": [{"name": t.name, "options": dict(t.options)} for t in plan.trials]}
 

@@ -111,3 +111,69 @@ def test_grid_values_ranges_and_expansion():
         expand_grid(GSEConfig, {"q": [0.1, 0.1]}, "gse")
     with pytest.raises(TypeError, match="non-empty list"):
         expand_grid(GSEConfig, {"q": []}, "gse")
+
+
+def _fixed(values):
+    """evaluate() that scores candidate c as values[c] at every budget (all feasible); records the calls."""
+    calls = []
+
+    def evaluate(candidates, budget):
+        calls.append((budget, list(candidates)))
+        return [Score(values[c], True) for c in candidates]
+
+    return evaluate, calls
+
+
+def test_ties_at_the_cut_are_kept_not_dropped_by_candidate_order():
+    # 9 candidates, eta 3: the cut keeps 3; candidates 1, 2, 3, 8 tie at 2.0 for the third place.
+    values = [3.0, 2.0, 2.0, 2.0, 5.0, 1.0, 9.0, 0.5, 2.0]
+    evaluate, calls = _fixed(values)
+    result = successive_halving(9, [1, 3], evaluate, eta=3)
+    outcomes = {e.candidate: e.outcome for e in result.history if e.rung == 0}
+    assert [c for c, o in outcomes.items() if o == "promoted"] == [1, 5, 7]
+    assert sorted(c for c, o in outcomes.items() if o == "promoted: tie") == [2, 3, 8]
+    assert outcomes[0] == outcomes[4] == outcomes[6] == "dropped: rank"
+    assert calls[1] == (3, [7, 5, 1, 2, 3, 8])  # the next rung sees the whole tie, best first
+    assert result.ranking == (7, 5, 1, 2, 3, 8)
+
+
+def test_tie_tolerance_is_relative_and_nan_never_ties():
+    # eta 2 keeps ceil(6 / 2) = 3: 0.5, 1.0 and 10.0 (the last kept); 10.05 is 0.5 % above it, 10.2 is 2 %.
+    values = [10.0, 10.05, 10.2, math.nan, 1.0, 0.5]
+    for tolerance, expected in ((0.0, (5, 4, 0)), (0.004, (5, 4, 0)), (0.006, (5, 4, 0, 1)), (0.03, (5, 4, 0, 1, 2)),
+                                (0.99, (5, 4, 0, 1, 2))):
+        result = successive_halving(6, [1, 2], _fixed(values)[0], eta=2, tie_tolerance=tolerance)
+        assert result.ranking == expected, tolerance
+    assert result.last_entry(3).outcome == "dropped: rank"  # NaN ranks last and never ties
+    all_nan = [math.nan] * 4  # the cut lands among NaN objectives: no tie, the strict count
+    assert len(successive_halving(4, [1, 2], _fixed(all_nan)[0], eta=2).ranking) == 2
+    for bad in (-0.1, 1.0, math.nan, True, "0.1"):
+        with pytest.raises(ValueError, match=r"tie_tolerance .* must be a number in \[0, 1\)"):
+            successive_halving(2, [1], _fixed([1.0, 2.0])[0], tie_tolerance=bad)
+
+
+def test_without_ties_the_cut_is_the_strict_ceil_n_over_eta():
+    # Distinct objectives: every rung keeps exactly the best ceil(n / eta), as before ties were kept.
+    import random
+
+    rng = random.Random(0)
+    for trial in range(20):
+        n, eta = rng.randint(2, 30), rng.choice([2, 3, 4, 2.5])
+        values = rng.sample(range(1000), n)
+        evaluate, calls = _fixed([float(v) for v in values])
+        result = successive_halving(n, [1, 2, 4], evaluate, eta=eta)
+        survivors = list(range(n))
+        for budget, seen in calls:
+            assert sorted(seen) == sorted(survivors)
+            survivors = sorted(seen, key=lambda c: values[c])[: math.ceil(len(seen) / eta)] if budget < 4 else seen
+        assert result.ranking == tuple(sorted(survivors, key=lambda c: values[c]))
+        assert not any(e.outcome == "promoted: tie" for e in result.history)
+
+
+def test_rung_budgets_with_a_minimum_first_rung():
+    assert rung_budgets(5, 3, minimum=2) == [2, 5]  # 10 images in batches of 2, first rung >= 4 images: 4, 10
+    assert rung_budgets(27, 3, minimum=3) == [3, 9, 27]
+    assert rung_budgets(10, 2, minimum=3) == [3, 5, 10]
+    assert rung_budgets(5, 3, minimum=5) == rung_budgets(5, 3, minimum=9) == [5]
+    with pytest.raises(ValueError, match="minimum budget .* must be an int ≥ 1; got 0"):
+        rung_budgets(5, 3, minimum=0)

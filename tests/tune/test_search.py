@@ -55,6 +55,24 @@ def test_search_ranks_drops_resumes_and_writes_a_usable_preset(tmp_path, base):
     assert not (tmp_path / "other").exists()
 
 
+def test_explicit_rungs_min_rung_and_tie_tolerance_are_part_of_the_search(tmp_path, base):
+    # One rung of both images (instead of the default 1, 2): the weak trial is attacked on both before it is dropped.
+    result = tune(base, GRID, tmp_path / "search", eta=2, rungs=[2], log=io.StringIO())
+    rows = {row["trial"]: row for row in result.rows}
+    assert rows["t000-step_size1e-06"]["images"] == 2 and rows["t000-step_size1e-06"]["status"] == "dropped at rung 1 (ASR 0%)"
+    assert result.evaluated_images == 4 and "rungs [2] images (keep 1/2 and ties within 1e-06)" in result.table
+    # min_rung=2 gives the same rungs (and the default tolerance): the same search, resumed with nothing to do.
+    tune(base, GRID, tmp_path / "search", eta=2, min_rung=2, log=(log := io.StringIO()))
+    assert "rungs of [2] images" in log.getvalue() and "0 batch runs to do here" in log.getvalue()
+    with pytest.raises(SearchMismatchError, match="tie_tolerance: stored 1e-06, requested 0.1"):
+        tune(base, GRID, tmp_path / "search", eta=2, rungs=[2], tie_tolerance=0.1, log=io.StringIO())
+    with pytest.raises(ValueError, match=r"give rungs \(\[1, 2\]\) or min_rung \(1\), not both"):
+        tune(base, GRID, tmp_path / "other", rungs=[1, 2], min_rung=1, log=io.StringIO())
+    with pytest.raises(ValueError, match="tie_tolerance"):
+        tune(base, GRID, tmp_path / "other", tie_tolerance=-1, log=io.StringIO())
+    assert not (tmp_path / "other").exists()
+
+
 def test_cli_and_compare_presets(tmp_path, base, cifar_npz, resnet20_weights, capsys):
     argv = ["--dataset", "cifar10_npz", "--data-root", str(cifar_npz), "--model", "resnet20", "--weights", str(resnet20_weights),
             "--device", "cpu", "--num-images", "2", "--batch-size", "1", "--grid", "step_size=1e-6", "--option", "iterations=4",
