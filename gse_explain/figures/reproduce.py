@@ -19,6 +19,7 @@ from typing import Sequence
 import torch
 
 from .. import __version__
+from ..attacks.execution import ExecutionOptions
 from ..evaluation.store import ResultStore
 from ..io import atomic_write_bytes, check_writable_folder
 from .plan import print_plan
@@ -89,7 +90,7 @@ class _EarlyFigures:
 
 def reproduce(study: Study, runs_dir: str | Path, out_dir: str | Path, *, rerun: bool = False, only: Sequence[str] | None = None,
               device: str = "cpu", progress: bool = True, log=None, command: Sequence[str] | None = None,
-              plan: bool = True) -> StudyOutputs:
+              plan: bool = True, execution: ExecutionOptions | None = None) -> StudyOutputs:
     """Make ``study``'s stores complete in ``runs_dir`` and draw its outputs into ``out_dir``.
 
     Prints the plan first (every run's budget in model passes and an estimate of its time, see
@@ -104,6 +105,9 @@ def reproduce(study: Study, runs_dir: str | Path, out_dir: str | Path, *, rerun:
         only: draw only these figures (registry names); device: for saliency maps and CAMs.
         command: recorded in the manifest (default: this process's command line).
         plan: print the plan with its time estimate (calibrates one pass of each model still to run).
+        execution: how the runs' model passes execute (``compile``, ``fold_batchnorm``, ``channels_last``: they
+            change results only by rounding, so stores made without them are reused and resumed; ``amp`` is
+            refused here because it changes the stored numbers: set it per run in a RunConfig instead).
 
     Raises:
         NotADirectoryError / PermissionError: ``runs_dir`` or ``out_dir`` is a file or not writable (checked
@@ -116,7 +120,7 @@ def reproduce(study: Study, runs_dir: str | Path, out_dir: str | Path, *, rerun:
     out_dir = check_writable_folder(out_dir, "the figures folder (--out)")
     names = wanted_figures(study, only, log)  # a typo in only= fails before anything runs
     start = time.perf_counter()
-    order = running_order(study)
+    order = _with_execution(running_order(study), execution)
     estimates = _print_plan(order, runs_dir, rerun, log) if plan else None
     early = _EarlyFigures(study, names, out_dir, device, progress, log, start)
     if estimates and early.waiting:
@@ -136,6 +140,15 @@ def reproduce(study: Study, runs_dir: str | Path, out_dir: str | Path, *, rerun:
     print(f"wrote {len(written)} files to {out_dir} (attacks {attack_seconds:.0f} s, drawing "
           f"{manifest['seconds']['drawing']:.0f} s)", file=log)
     return StudyOutputs(stores, list(written), manifest)
+
+
+def _with_execution(order, execution: ExecutionOptions | None):
+    if execution is None:
+        return order
+    if execution.amp is not None:
+        raise ValueError("amp changes the stored numbers, so a study does not take it; run with amp through a RunConfig")
+    return [spec.with_config(compile=execution.compile, fold_batchnorm=execution.fold_batchnorm,
+                             channels_last=execution.channels_last) for spec in order]
 
 
 def _print_plan(order, runs_dir: Path, rerun: bool, log) -> list | None:
