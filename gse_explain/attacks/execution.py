@@ -125,6 +125,10 @@ def check_amp(amp: str | None, device: torch.device, dtype: torch.dtype) -> torc
     raise ValueError(f"amp={amp!r} is supported on CUDA and (bf16) CPU models; the model is on {device}")
 
 
+#: Graphs dynamo may compile for the models of one process (each model needs 2-4: grad mode × size 1 or not).
+RECOMPILE_LIMIT = 64
+
+
 class CompiledModel:
     """A model's ``torch.compile`` wrapper with its compile count, the seconds of the calls that compiled, and
     the eager fallback after a failure (see the module docstring)."""
@@ -147,7 +151,11 @@ class CompiledModel:
             return self.model(inputs)
         if inputs.shape[0] > 1:  # size 1 is specialised (its own graphs, see the module docstring)
             torch._dynamo.maybe_mark_dynamic(inputs, 0)
-        return self.function(inputs)
+        # Every compiled module shares one code object (nn.Module's call), so dynamo's recompile limit (8 graphs)
+        # counts across all models of the process; past it, dynamo would silently run eagerly. A raised limit
+        # for our calls only, and an error at the limit, which the caller turns into the eager fallback's warning.
+        with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT, fail_on_recompile_limit_hit=True):
+            return self.function(inputs)
 
     def fail(self, error: Exception) -> None:
         """Give up compiling after ``error`` (warned once): the model runs eagerly from now on."""

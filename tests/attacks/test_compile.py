@@ -127,3 +127,16 @@ def test_bf16_autocast_and_channels_last_on_cpu():
     eager = gse(model, x, y, **TINY)
     last = gse(model, x, y, channels_last=True, **TINY)  # a layout changes rounding only
     torch.testing.assert_close(last.adversarials, eager.adversarials, atol=1e-4, rtol=0)
+
+
+def test_many_models_in_one_process_all_compile():
+    """Dynamo's recompile limit (8 graphs) counts across every compiled module of a process; past it, models
+    would run eagerly without a word. Ten models, one graph each, all really compile."""
+    models = [nn.Sequential(nn.Flatten(), nn.Linear(48, 3)).eval() for _ in range(10)]
+    x = _images(2) * 2 - 1
+    for model in models:
+        caller = ModelCaller(model, (-1.0, 1.0), 2, execution=ExecutionOptions(compile=True))
+        with frozen_model(model):
+            caller.logits(x)
+        entry = compiled_model(model)
+        assert entry.graphs == 1 and entry.failed is None

@@ -85,18 +85,6 @@ IMAGES, LABELS, TARGETS = _batch()
 ROUNDING_SENSITIVE = {"homotopy"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _room_for_every_graph():
-    """Dynamo keeps the graphs of *every* compiled module under one code object (the ``inner`` wrapper of
-    ``torch.compile(module)``) and its ``recompile_limit`` (8) counts them across models: once a process has
-    compiled 8 (two models with their four graphs each: this module's after ``test_compile.py``'s), every
-    further model runs eagerly without a word, and ``execution.compiled_model`` reports neither graphs nor a
-    failure. Here the limit is raised and hitting it made an error (which the caller reports as a failed
-    compile, a RuntimeWarning this test turns into a failure), so the cases really run compiled."""
-    with torch._dynamo.config.patch(recompile_limit=64, fail_on_recompile_limit_hit=True):
-        yield
-
-
 @pytest.mark.parametrize("targeted", [False, True], ids=["untargeted", "targeted"])
 @pytest.mark.parametrize("name", list_attacks())
 def test_attack_compiled_matches_eager(name, targeted, one_thread):
