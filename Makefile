@@ -24,7 +24,7 @@ evaluate: $(STAMP)
 
 # The notebooks run top to bottom (nbmake) on small settings taken from these variables.
 NOTEBOOK_ENV := GSE_NB_IMAGE_SIZE=128 GSE_NB_ITERATIONS=50 GSE_NB_IMAGES=2 GSE_NB_TARGETED_IMAGES=2 GSE_NB_OFFSETS=1,2 \
-	GSE_NB_FAST=1 GSE_NB_ATTACKS=gse,pgd0 MPLBACKEND=Agg
+	GSE_NB_FAST=1 GSE_NB_ATTACKS=gse,pgd0 MPLBACKEND=Agg OMP_NUM_THREADS=1
 
 test: $(STAMP)
 	$(NOTEBOOK_ENV) $(PY) -m pytest -q --nbmake tests notebooks $(PYTEST_ARGS)
