@@ -204,10 +204,7 @@ def write_report(rows: dict[str, dict], args, options: ExecutionOptions) -> None
 
 
 def _options_text(options: ExecutionOptions) -> str:
-    parts = (["torch.compile"] if options.compile else []) + ([f"amp {options.amp}"] if options.amp else []) + (
-        ["channels-last inputs"] if options.channels_last else []) + (
-        ["batch norm folded into the convolutions"] if options.fold_batchnorm else [])
-    return ", ".join(parts) if parts else "eager float32 (no execution options)"
+    return ", ".join(options.labels()) or "eager float32 (no execution options)"
 
 
 if __name__ == "__main__":

@@ -196,13 +196,17 @@ class ModelCaller:
                 "the target; choose a different target class"
             )
 
-    def _prepare(self, inputs: torch.Tensor) -> None:
-        """On the first call (model-box ``inputs``): fold the model (``fold_batchnorm``) and look up its compiled
-        wrapper (``compile``); later calls return at once."""
+    def _prepare(self, canonical: torch.Tensor) -> None:
+        """On the first call (on ``canonical`` images): fold the model (``fold_batchnorm``, checked on these
+        images) and look up its compiled wrapper (``compile``); later calls return at once."""
         if self._runner is not None:
             return
         start = time.perf_counter()
-        self._runner = folded_model(self.model, inputs) if self.execution.fold_batchnorm else self.model
+        if self.execution.fold_batchnorm:
+            with torch.no_grad():
+                self._runner = folded_model(self.model, self._model_input(canonical))
+        else:
+            self._runner = self.model
         if self._runner is not self.model:
             self.compile_seconds += time.perf_counter() - start
         self._compiled = compiled_model(self._runner) if self.execution.compile else None
@@ -259,8 +263,8 @@ class ModelCaller:
         """Logits for canonical images, without gradient."""
         reuse = self._before_call(canonical)
         with torch.no_grad():
+            self._prepare(canonical)
             inputs = self._model_input(canonical)
-            self._prepare(inputs)
             out = self._run_pass(lambda: self._forward(inputs))
         self._check_shape(out, inputs)
         self._check_finite(canonical, out)
@@ -272,9 +276,7 @@ class ModelCaller:
     def logits_and_grad(self, canonical: torch.Tensor, loss_fn) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and ∂(Σ_b loss_fn(logits)_b)/∂canonical for canonical images (B, C, H, W)."""
         reuse = self._before_call(canonical)
-        if self._runner is None:
-            with torch.no_grad():
-                self._prepare(self._model_input(canonical))
+        self._prepare(canonical)
 
         def forward_backward():
             with torch.enable_grad():

@@ -66,6 +66,12 @@ class ExecutionOptions:
         if self.amp is not None and self.amp not in AMP_DTYPES:
             raise ValueError(f"amp must be None, 'bf16' or 'fp16'; got {self.amp!r}")
 
+    def labels(self) -> list[str]:
+        """The options that are on, in words (empty with the defaults), for plan lines and reports."""
+        return ((["torch.compile"] if self.compile else []) + ([f"amp {self.amp}"] if self.amp else [])
+                + (["channels-last inputs"] if self.channels_last else [])
+                + (["batch norm folded"] if self.fold_batchnorm else []))
+
 
 _CURRENT: contextvars.ContextVar[ExecutionOptions] = contextvars.ContextVar("gse_execution", default=ExecutionOptions())
 
@@ -87,11 +93,8 @@ def execution(*, compile: bool | None = None, amp: str | None = None, channels_l
         channels_last=outer.channels_last if channels_last is None else channels_last,
         fold_batchnorm=outer.fold_batchnorm if fold_batchnorm is None else fold_batchnorm,
     )
-    token = _CURRENT.set(options)
-    try:
+    with run_with(options):
         yield options
-    finally:
-        _CURRENT.reset(token)
 
 
 @contextlib.contextmanager

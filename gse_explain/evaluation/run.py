@@ -219,8 +219,7 @@ def _report_plan(config: RunConfig, selection: Selection, offsets, todo: Sequenc
 
 def _execution_note(config: RunConfig) -> str:
     """How the model passes run, for the plan line ('' with the defaults)."""
-    parts = (["torch.compile"] if config.compile else []) + ([f"amp {config.amp}"] if config.amp else []) + (
-        ["channels-last"] if config.channels_last else []) + (["batch norm folded"] if config.fold_batchnorm else [])
+    parts = config.execution.labels()
     return f"; model passes: {', '.join(parts)}" if parts else ""
 
 

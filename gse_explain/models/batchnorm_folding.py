@@ -178,25 +178,30 @@ def _make_entry(model: nn.Module, fingerprint: tuple) -> _Entry:
 
 
 def _check(model: nn.Module, entry: _Entry, example: torch.Tensor) -> None:
+    """Drop the folded copy if it disagrees with the model on ``example``; warn once if the model runs unfolded."""
     if entry.folded is not None:
-        with torch.no_grad():
-            expected = model(example)
-            try:
-                got = entry.folded(example)
-            except Exception as error:  # noqa: BLE001 - a folded copy that cannot run is not used
-                got, entry.reason = None, f"the folded copy raised {type(error).__name__}: {str(error)[:160]}"
-        if entry.reason is not None:
-            pass
-        elif not isinstance(got, torch.Tensor) or got.shape != expected.shape:
-            entry.reason = "the folded model's output has another shape"
-        else:
-            scale = float(expected.abs().max()) or 1.0
-            error = float((got - expected).abs().max())
-            if not error <= RELATIVE_TOLERANCE * scale:
-                entry.reason = (f"the folded model's logits differ from the model's by {error:.3g} "
-                                f"(more than {RELATIVE_TOLERANCE:g} of their scale {scale:.3g})")
+        entry.reason = _disagreement(model, entry.folded, example)
         if entry.reason is not None:
             entry.folded = None
     if entry.reason is not None:
         warnings.warn(f"fold_batchnorm: running {type(model).__name__} unfolded: {entry.reason}", RuntimeWarning,
                       stacklevel=5)
+
+
+def _disagreement(model: nn.Module, folded: nn.Module, example: torch.Tensor) -> str | None:
+    """Why ``folded`` cannot stand in for ``model`` on ``example`` (it raises, its output has another shape, its
+    logits differ by more than :data:`RELATIVE_TOLERANCE` of their scale), or None when it can."""
+    with torch.no_grad():
+        expected = model(example)
+        try:
+            got = folded(example)
+        except Exception as error:  # noqa: BLE001 - a folded copy that cannot run is not used
+            return f"the folded copy raised {type(error).__name__}: {str(error)[:160]}"
+    if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
+        return "the folded model's output has another shape"
+    scale = float(expected.abs().max()) or 1.0
+    error = float((got - expected).abs().max())
+    if not error <= RELATIVE_TOLERANCE * scale:
+        return (f"the folded model's logits differ from the model's by {error:.3g} "
+                f"(more than {RELATIVE_TOLERANCE:g} of their scale {scale:.3g})")
+    return None
