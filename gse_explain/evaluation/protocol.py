@@ -147,6 +147,13 @@ def load_images(dataset: Dataset, positions: Sequence[int]) -> torch.Tensor:
 MAX_CALL_ELEMENTS = 2**19
 
 
+def offsets_per_call(spec, image_values: int, images: int, max_call_elements: int = MAX_CALL_ELEMENTS) -> int:
+    """Target offsets one attack call takes for a batch of ``images`` images of ``image_values`` values each: as
+    many as keep the call within ``max_call_elements`` values for an attack with independent rows (at least
+    one), one otherwise."""
+    return max(1, max_call_elements // image_values // images) if spec.independent_rows else 1
+
+
 def attack_batch(
     model: nn.Module,
     images: torch.Tensor,
@@ -192,7 +199,7 @@ def attack_batch(
     check_attack_inputs(images, labels, bounds)
     spec = get_attack(attack)
     calls = _planned_calls(model, images, labels, targeted, offsets, targets, num_classes)
-    per_call = max(1, max_call_elements // images[0].numel() // images.shape[0]) if spec.independent_rows else 1
+    per_call = offsets_per_call(spec, images[0].numel(), images.shape[0], max_call_elements)
     columns: dict[str, list] = {}
     adversarials = []
     with run_with(execution_options or current_execution()):

@@ -162,7 +162,7 @@ def call_rows(config, image_values: int | None = None) -> list[int]:
     rows as many offsets per call as keep it within
     :data:`~gse_explain.evaluation.protocol.MAX_CALL_ELEMENTS` image values (``image_values`` per image,
     computed from ``config`` when None and needed). Empty when ``num_images`` is None (all: unknown here)."""
-    from ..evaluation.protocol import MAX_CALL_ELEMENTS
+    from ..evaluation.protocol import offsets_per_call
 
     n, size = config.num_images, config.batch_size
     if n is None:
@@ -171,12 +171,12 @@ def call_rows(config, image_values: int | None = None) -> list[int]:
     targets = len(config.offsets) if config.targeted and config.offsets else 1
     if targets == 1:
         return batches
+    spec = get_attack(config.attack)
+    # the image size matters only to an attack with independent rows (and may mean reading the data)
+    values = (_image_values(config) if image_values is None else image_values) if spec.independent_rows else 1
     rows = []
     for images in batches:
-        per_call = 1
-        if get_attack(config.attack).independent_rows:
-            values = _image_values(config) if image_values is None else image_values
-            per_call = max(1, MAX_CALL_ELEMENTS // values // images)
+        per_call = offsets_per_call(spec, values, images)
         rows += [images * min(per_call, targets - first) for first in range(0, targets, per_call)]
     return rows
 
